@@ -1,0 +1,144 @@
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import Corestore from 'corestore'
+import type { KeyPair } from 'hypercore-crypto'
+import type { BootstrapNode } from 'hyperdht'
+import { createDht } from '../shared/dht.ts'
+import { topicFromName } from '../shared/keys.ts'
+import { controlSocketPath } from '../shared/control-path.ts'
+import { ControlSocket } from './control-socket.ts'
+import { SwarmHost } from './swarm-host.ts'
+import { RpcRouter } from './rpc/router.ts'
+import { ping } from './rpc/ping.ts'
+import { statusHandler } from './rpc/status.ts'
+import { silentLogger, type Logger } from './log.ts'
+
+export interface DaemonOptions {
+  /** Topic name; the swarm topic is its hash (shared/keys.ts). */
+  topic: string
+  /** Storage dir: corestore (and with it the daemon's key pair) and the control socket. */
+  storage: string
+  /** DHT bootstrap nodes; omitted means the public HyperDHT. */
+  bootstrap?: BootstrapNode[]
+  /** Peer public keys allowed to connect; empty allows everyone. */
+  allow?: Buffer[]
+  log?: Logger
+  /** Send internal error messages and stacks to callers. */
+  debug?: boolean
+  /** Overrides the protocol version spoken (compatibility tests only). */
+  protocolVersion?: number
+}
+
+const KEY_PAIR_NAME = 'qvacd/daemon'
+
+/**
+ * A qvacd daemon: owns a corestore, a key pair derived from it (stable across restarts), the
+ * swarm presence and the control socket. `ready()` opens them in order, `close()` in reverse.
+ * Events from the swarm host are re-emitted: peer-joined, peer-left, peer-refused, protocol-mismatch.
+ */
+export class Daemon extends EventEmitter {
+  readonly topicName: string
+  readonly topic: Buffer
+  readonly storage: string
+  readonly router: RpcRouter
+  keyPair: KeyPair | null = null
+  startedAt = 0
+
+  private readonly opts: DaemonOptions
+  private readonly log: Logger
+  private store: Corestore | null = null
+  private host: SwarmHost | null = null
+  private control: ControlSocket | null = null
+  private closing: Promise<void> | null = null
+
+  constructor(opts: DaemonOptions) {
+    super()
+    this.opts = opts
+    this.topicName = opts.topic
+    this.topic = topicFromName(opts.topic)
+    this.storage = path.resolve(opts.storage)
+    this.log = opts.log ?? silentLogger
+    this.router = new RpcRouter({ log: this.log, debug: opts.debug })
+    this.registerMethods()
+  }
+
+  private registerMethods(): void {
+    const daemon = this
+    this.router.handle('ping', ping)
+    this.router.handle(
+      'status',
+      statusHandler({
+        get publicKey() {
+          return daemon.publicKey
+        },
+        get startedAt() {
+          return daemon.startedAt
+        },
+        topic: this.topic,
+        topicName: this.topicName,
+        peers: () => this.host?.peers() ?? [],
+        models: () => [],
+        inFlight: () => this.router.inFlightCount,
+        methods: () => this.router.methodStats()
+      })
+    )
+  }
+
+  get publicKey(): Buffer {
+    if (!this.keyPair) throw new Error('daemon not ready')
+    return this.keyPair.publicKey
+  }
+
+  async ready(): Promise<void> {
+    try {
+      await this.open()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+  }
+
+  private async open(): Promise<void> {
+    await fs.mkdir(this.storage, { recursive: true, mode: 0o700 })
+    // Checked first: a second daemon on the same storage gets DAEMON_ALREADY_RUNNING, not a
+    // storage lock error.
+    const socketPath = controlSocketPath(this.storage)
+    await ControlSocket.assertFree(socketPath)
+
+    this.store = new Corestore(path.join(this.storage, 'corestore'))
+    await this.store.ready()
+    this.keyPair = await this.store.createKeyPair(KEY_PAIR_NAME)
+    this.startedAt = Date.now()
+
+    this.host = new SwarmHost({
+      dht: createDht({ bootstrap: this.opts.bootstrap, keyPair: this.keyPair }),
+      keyPair: this.keyPair,
+      topic: this.topic,
+      allow: this.opts.allow ?? [],
+      router: this.router,
+      log: this.log,
+      protocolVersion: this.opts.protocolVersion
+    })
+    for (const event of ['peer-joined', 'peer-left', 'peer-refused', 'protocol-mismatch']) {
+      this.host.on(event, (...args: unknown[]) => this.emit(event, ...args))
+    }
+    await this.host.ready()
+
+    this.control = new ControlSocket({ path: socketPath, router: this.router, log: this.log })
+    await this.control.listen()
+  }
+
+  /** Ends in-flight calls with DAEMON_SHUTTING_DOWN, leaves the topic, closes everything. */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown(): Promise<void> {
+    this.router.close()
+    if (this.control) await this.control.close()
+    if (this.host) await this.host.close()
+    if (this.store) await this.store.close()
+  }
+}

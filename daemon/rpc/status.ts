@@ -1,0 +1,35 @@
+import type { Handler } from './router.ts'
+import type { MethodStatus, ModelStatus, PeerStatus } from '../../shared/messages.ts'
+import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
+
+/** What `status` reports, read live from the daemon's parts. */
+export interface StatusSource {
+  publicKey: Buffer
+  topic: Buffer
+  topicName: string
+  startedAt: number
+  peers(): PeerStatus[]
+  models(): ModelStatus[]
+  inFlight(): number
+  methods(): MethodStatus[]
+}
+
+export function statusHandler(source: StatusSource): Handler<'status'> {
+  return () => {
+    const now = Date.now()
+    return {
+      publicKey: source.publicKey,
+      topic: source.topic,
+      topicName: source.topicName,
+      version: SOFTWARE_VERSION,
+      protocolVersion: PROTOCOL_VERSION,
+      startedAt: source.startedAt,
+      uptimeMs: now - source.startedAt,
+      peers: source.peers(),
+      models: source.models(),
+      // The status call asking is itself in flight; the operator wants the others.
+      inFlight: Math.max(0, source.inFlight() - 1),
+      methods: source.methods()
+    }
+  }
+}

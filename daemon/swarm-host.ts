@@ -1,0 +1,143 @@
+import { EventEmitter, once } from 'node:events'
+import Hyperswarm, { type PeerDiscovery } from 'hyperswarm'
+import type HyperDHT from 'hyperdht'
+import type { SecretStream } from 'hyperdht'
+import type { KeyPair } from 'hypercore-crypto'
+import type ProtomuxRPC from 'protomux-rpc'
+import b4a from 'b4a'
+import { openRpcChannel } from '../shared/rpc-channel.ts'
+import { PeerRole, type PeerStatus } from '../shared/messages.ts'
+import { formatKey } from '../shared/keys.ts'
+import { isQvacError } from '../shared/errors.ts'
+import type { Logger } from './log.ts'
+import type { CallerInfo, RpcRouter } from './rpc/router.ts'
+
+const GRACEFUL_CLOSE_MS = 1500
+
+interface PeerConnection {
+  conn: SecretStream
+  rpc: ProtomuxRPC
+  caller: CallerInfo
+  accepted: boolean
+}
+
+/**
+ * The daemon's presence on the swarm: announces the topic as a server, refuses peers outside the
+ * allowlist at the DHT handshake (before any channel or handler exists), and serves the RPC
+ * channel on every accepted connection.
+ *
+ * Events: `peer-joined` (key), `peer-left` (key), `peer-refused` (key), `protocol-mismatch` (key, err).
+ */
+export class SwarmHost extends EventEmitter {
+  readonly swarm: Hyperswarm
+  private readonly topic: Buffer
+  private readonly allow: Buffer[]
+  private readonly router: RpcRouter
+  private readonly log: Logger
+  private readonly protocolVersion: number | undefined
+  private readonly connections = new Map<SecretStream, PeerConnection>()
+  private discovery: PeerDiscovery | null = null
+
+  constructor(opts: {
+    dht: HyperDHT
+    keyPair: KeyPair
+    topic: Buffer
+    allow: Buffer[]
+    router: RpcRouter
+    log: Logger
+    protocolVersion?: number
+  }) {
+    super()
+    this.topic = opts.topic
+    this.allow = opts.allow
+    this.router = opts.router
+    this.log = opts.log
+    this.protocolVersion = opts.protocolVersion
+    this.swarm = new Hyperswarm({
+      dht: opts.dht,
+      keyPair: opts.keyPair,
+      firewall: (remotePublicKey) => this.refuses(remotePublicKey)
+    })
+    this.swarm.on('connection', (conn) => this.onconnection(conn))
+  }
+
+  async ready(): Promise<void> {
+    this.discovery = this.swarm.join(this.topic, { server: true, client: false })
+    await this.discovery.flushed()
+  }
+
+  peers(): PeerStatus[] {
+    const peers: PeerStatus[] = []
+    for (const { conn, caller, accepted } of this.connections.values()) {
+      if (!accepted) continue
+      peers.push({
+        publicKey: conn.remotePublicKey,
+        connectedAt: caller.connectedAt,
+        calls: caller.calls,
+        inFlight: caller.inFlight
+      })
+    }
+    return peers
+  }
+
+  /** Leaves the topic, lets answered calls flush, then closes every connection and the DHT. */
+  async close(): Promise<void> {
+    if (this.discovery) await this.discovery.destroy()
+    const ending = [...this.connections.values()].map(async ({ conn, rpc }) => {
+      await withTimeout(rpc.end(), GRACEFUL_CLOSE_MS)
+      const closed = once(conn, 'close').catch(() => {})
+      conn.end()
+      await withTimeout(closed, GRACEFUL_CLOSE_MS)
+    })
+    await Promise.all(ending)
+    await this.swarm.destroy()
+  }
+
+  private refuses(remotePublicKey: Buffer): boolean {
+    if (this.allow.length === 0 || this.allow.some((key) => b4a.equals(key, remotePublicKey))) return false
+    const key = formatKey(remotePublicKey)
+    this.log.info(`refused peer ${key}: not in the allowlist`)
+    this.emit('peer-refused', key)
+    return true
+  }
+
+  private onconnection(conn: SecretStream): void {
+    const key = formatKey(conn.remotePublicKey)
+    const caller: CallerInfo = { publicKey: conn.remotePublicKey, connectedAt: Date.now(), calls: 0, inFlight: 0 }
+    const { rpc, opened } = openRpcChannel(conn, { role: PeerRole.DAEMON, protocolVersion: this.protocolVersion })
+    const peer: PeerConnection = { conn, rpc, caller, accepted: false }
+    this.connections.set(conn, peer)
+    this.router.attach(rpc, caller)
+
+    conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${err.code ?? err.message}`))
+    conn.on('close', () => {
+      this.connections.delete(conn)
+      if (!peer.accepted) return
+      this.log.info(`peer left ${key}`)
+      this.emit('peer-left', key)
+    })
+
+    opened.then(
+      () => {
+        peer.accepted = true
+        this.log.info(`peer joined ${key}`)
+        this.emit('peer-joined', key)
+      },
+      (err: Error) => {
+        this.log.info(`closing connection to ${key}: ${err.message}`)
+        if (isQvacError(err, 'PROTOCOL_VERSION_MISMATCH')) this.emit('protocol-mismatch', key, err)
+        conn.end()
+      }
+    )
+  }
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms)
+    })
+  ]).finally(() => clearTimeout(timer))
+}
