@@ -23,7 +23,7 @@ export async function connectLocal(opts: { storage: string; timeout?: number }):
       stream.destroy()
       throw err
     }
-    return { rpc, remotePublicKey: null, destroy: () => stream.destroy() }
+    return { rpc, remotePublicKey: null, destroy: () => stream.end() }
   })
   try {
     await client.ready()

@@ -48,7 +48,7 @@ export async function connect(opts: ConnectOptions): Promise<QvacClient> {
         protocolVersion: opts.protocolVersion
       })
       conn.stream.on('close', () => conn.rpc.destroy())
-      return { rpc: conn.rpc, remotePublicKey: conn.remotePublicKey, destroy: () => conn.stream.destroy() }
+      return { rpc: conn.rpc, remotePublicKey: conn.remotePublicKey, destroy: () => conn.stream.end() }
     },
     async () => {
       if (ownsDht) await dht.destroy()

@@ -1,3 +1,4 @@
+import b4a from 'b4a'
 import type { Handler } from './router.ts'
 import type { MethodStatus, ModelStatus, PeerStatus } from '../../shared/messages.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
@@ -15,8 +16,9 @@ export interface StatusSource {
 }
 
 export function statusHandler(source: StatusSource): Handler<'status'> {
-  return () => {
+  return (_body, ctx) => {
     const now = Date.now()
+    const asker = ctx.caller.publicKey
     return {
       publicKey: source.publicKey,
       topic: source.topic,
@@ -25,9 +27,9 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       protocolVersion: PROTOCOL_VERSION,
       startedAt: source.startedAt,
       uptimeMs: now - source.startedAt,
-      peers: source.peers(),
-      models: source.models(),
       // The status call asking is itself in flight; the operator wants the others.
+      peers: source.peers().map((p) => (asker && b4a.equals(p.publicKey, asker) ? { ...p, inFlight: p.inFlight - 1 } : p)),
+      models: source.models(),
       inFlight: Math.max(0, source.inFlight() - 1),
       methods: source.methods()
     }

@@ -1,0 +1,59 @@
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import createTestnet from 'hyperdht/testnet.js'
+import { Daemon } from '../../daemon/index.ts'
+import { connect, formatKey } from '../../client/index.ts'
+import { statusToTable } from '../format/status.ts'
+import { formatDuration } from '../format/units.ts'
+
+const TOPIC = 'qvacd-demo'
+
+/**
+ * `npm start`: a whole qvacd on loopback. A 5-node DHT testnet on 127.0.0.1 (a lone bootstrapper
+ * makes first connects hang, STACK.md), a daemon with a throwaway storage dir, a client that finds
+ * it by topic; pings and the status table, then everything is closed and the process exits.
+ */
+export async function runDemo(opts: { pings: number }): Promise<void> {
+  const out = (line = '') => process.stdout.write(line + '\n')
+  const storage = await fs.mkdtemp(path.join(os.tmpdir(), 'qvacd-demo-'))
+  const testnet = await createTestnet(5, { host: '127.0.0.1' })
+  const bootstrap = testnet.bootstrap
+  let daemon: Daemon | null = null
+  let client: Awaited<ReturnType<typeof connect>> | null = null
+
+  try {
+    out('qvacd demo: everything runs on 127.0.0.1')
+    out(`  bootstrap  ${bootstrap.map((b) => `${b.host}:${b.port}`).join(',')} (testnet of ${testnet.nodes.length} DHT nodes)`)
+
+    let t = performance.now()
+    daemon = new Daemon({ topic: TOPIC, storage, bootstrap })
+    await daemon.ready()
+    out(`  daemon     ${formatKey(daemon.publicKey)} on topic "${TOPIC}" (ready in ${formatDuration(performance.now() - t)})`)
+
+    t = performance.now()
+    client = await connect({ topic: TOPIC, bootstrap })
+    out(`  client     found the daemon by topic and connected in ${formatDuration(performance.now() - t)}`)
+    out()
+
+    const rtts: number[] = []
+    for (let i = 0; i < opts.pings; i++) {
+      const start = performance.now()
+      await client.ping()
+      rtts.push(performance.now() - start)
+    }
+    rtts.sort((a, b) => a - b)
+    const at = (q: number) => rtts[Math.min(rtts.length - 1, Math.floor(q * rtts.length))]
+    out(`ping over the swarm, ${rtts.length} round trips:`)
+    out(`  min ${formatDuration(rtts[0])}  median ${formatDuration(at(0.5))}  p95 ${formatDuration(at(0.95))}  max ${formatDuration(rtts[rtts.length - 1])}`)
+    out()
+
+    out('qvacd status (asked over the swarm):')
+    out(statusToTable(await client.status()))
+  } finally {
+    await client?.close()
+    await daemon?.close()
+    await testnet.destroy()
+    await fs.rm(storage, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,78 @@
+import { Daemon, consoleLogger } from '../../daemon/index.ts'
+import { parseBootstrap } from '../../shared/dht.ts'
+import { formatKey, parseKey } from '../../shared/keys.ts'
+import { controlSocketPath } from '../../shared/control-path.ts'
+import { SOFTWARE_VERSION } from '../../shared/version.ts'
+
+const SHUTDOWN_LIMIT_MS = 5000
+
+export async function runStart(opts: {
+  topic: string
+  storage: string
+  bootstrap?: string
+  allow?: string
+  debug?: boolean
+  json?: boolean
+}): Promise<void> {
+  const log = consoleLogger()
+  const daemon = new Daemon({
+    topic: opts.topic,
+    storage: opts.storage,
+    bootstrap: opts.bootstrap ? parseBootstrap(opts.bootstrap) : undefined,
+    allow: opts.allow ? opts.allow.split(',').map((k) => parseKey(k.trim(), 'allowlist key')) : [],
+    debug: opts.debug,
+    log
+  })
+
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.info(`${signal} again: exiting now`)
+      process.exit(1)
+    }
+    stopping = true
+    log.info(`${signal}: finishing in-flight calls and leaving the topic`)
+    const limit = setTimeout(() => {
+      log.error(`shutdown took over ${SHUTDOWN_LIMIT_MS} ms: exiting anyway`)
+      process.exit(1)
+    }, SHUTDOWN_LIMIT_MS)
+    daemon.close().then(
+      () => {
+        clearTimeout(limit)
+        log.info('stopped')
+        process.exit(0)
+      },
+      (err) => {
+        log.error('shutdown failed', err)
+        process.exit(1)
+      }
+    )
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+
+  await daemon.ready()
+
+  const info = {
+    version: SOFTWARE_VERSION,
+    publicKey: formatKey(daemon.publicKey),
+    topic: daemon.topic.toString('hex'),
+    topicName: daemon.topicName,
+    storage: daemon.storage,
+    controlSocket: controlSocketPath(daemon.storage)
+  }
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(info) + '\n')
+  } else {
+    process.stdout.write(
+      [
+        `qvacd ${info.version} serving`,
+        `  public key  ${info.publicKey}`,
+        `  topic       ${info.topicName} (${info.topic})`,
+        `  storage     ${info.storage}`,
+        `  status      qvacd status --storage ${info.storage}`,
+        ''
+      ].join('\n')
+    )
+  }
+}

@@ -1,0 +1,20 @@
+import { connect, connectLocal, type QvacClient } from '../../client/index.ts'
+import { statusToJson, statusToTable } from '../format/status.ts'
+
+export async function runStatus(opts: {
+  storage: string
+  peer?: string
+  bootstrap?: string
+  timeout: number
+  json?: boolean
+}): Promise<void> {
+  const client: QvacClient = opts.peer
+    ? await connect({ peer: opts.peer, bootstrap: opts.bootstrap, connectTimeout: opts.timeout })
+    : await connectLocal({ storage: opts.storage, timeout: opts.timeout })
+  try {
+    const status = await client.status({ timeout: opts.timeout })
+    process.stdout.write((opts.json ? JSON.stringify(statusToJson(status), null, 2) : statusToTable(status)) + '\n')
+  } finally {
+    await client.close()
+  }
+}

@@ -1,0 +1,51 @@
+import { plainTable } from './table.ts'
+import type { DaemonStatus } from '../../client/index.ts'
+import { formatKey } from '../../client/index.ts'
+import { formatDuration } from './units.ts'
+
+/** The status as plain JSON: keys as printed (z32), the topic in hex. */
+export function statusToJson(status: DaemonStatus) {
+  return {
+    publicKey: formatKey(status.publicKey),
+    topic: status.topic.toString('hex'),
+    topicName: status.topicName,
+    version: status.version,
+    protocolVersion: status.protocolVersion,
+    startedAt: new Date(status.startedAt).toISOString(),
+    uptimeMs: status.uptimeMs,
+    peers: status.peers.map((p) => ({
+      publicKey: formatKey(p.publicKey),
+      connectedAt: new Date(p.connectedAt).toISOString(),
+      calls: p.calls,
+      inFlight: p.inFlight
+    })),
+    models: status.models,
+    inFlight: status.inFlight,
+    methods: status.methods
+  }
+}
+
+/** The short operator table `qvacd status` prints, in the spirit of `ollama ps`. */
+export function statusToTable(status: DaemonStatus): string {
+  const summary = plainTable()
+  summary.push(
+    ['PUBLIC KEY', formatKey(status.publicKey)],
+    ['TOPIC', `${status.topicName} (${status.topic.toString('hex').slice(0, 16)}…)`],
+    ['VERSION', `${status.version} (protocol ${status.protocolVersion})`],
+    ['UPTIME', formatDuration(status.uptimeMs)],
+    ['PEERS', String(status.peers.length)],
+    ['MODELS', status.models.length === 0 ? 'none loaded' : status.models.map((m) => `${m.modelId} ${m.source}`).join('\n')],
+    ['IN FLIGHT', String(status.inFlight)]
+  )
+  const parts = [summary.toString()]
+
+  if (status.peers.length > 0) {
+    const peers = plainTable(['PEER', 'CONNECTED', 'CALLS', 'IN FLIGHT'])
+    const now = status.startedAt + status.uptimeMs
+    for (const p of status.peers) {
+      peers.push([formatKey(p.publicKey), `${formatDuration(now - p.connectedAt)} ago`, p.calls, p.inFlight])
+    }
+    parts.push(peers.toString())
+  }
+  return parts.join('\n\n').replace(/ +$/gm, '')
+}

@@ -1,0 +1,48 @@
+// qvacd command line: argument parsing and printing; the work is in daemon/ and client/.
+import { Command, Option } from 'commander'
+import { SOFTWARE_VERSION } from '../shared/version.ts'
+import { runStart } from './commands/start.ts'
+import { runStatus } from './commands/status.ts'
+import { runDemo } from './commands/demo.ts'
+import { fail } from './commands/fail.ts'
+import { defaultStorage } from './commands/storage.ts'
+
+const program = new Command()
+  .name('qvacd')
+  .description('Peer-to-peer model-serving daemon: LLM inference over a Hyperswarm topic')
+  .version(SOFTWARE_VERSION)
+  .showHelpAfterError()
+
+const storageOption = () =>
+  new Option('--storage <dir>', 'storage dir (keys, cache, control socket)').env('QVACD_STORAGE').default(defaultStorage())
+const bootstrapOption = () =>
+  new Option('--bootstrap <host:port,...>', 'DHT bootstrap nodes (default: the public HyperDHT)').env('QVACD_BOOTSTRAP')
+
+program
+  .command('start')
+  .description('run a daemon that serves on a swarm topic')
+  .requiredOption('--topic <name>', 'topic name to announce (its hash is the swarm topic)')
+  .addOption(storageOption())
+  .addOption(bootstrapOption())
+  .option('--allow <key,...>', 'only these peer public keys may connect (z32 or hex)')
+  .option('--debug', 'send internal error messages and stacks to callers')
+  .option('--json', 'print the startup line as JSON')
+  .action((opts) => runStart(opts))
+
+program
+  .command('status')
+  .description("show what a daemon is doing: the local one, or a remote one with --peer")
+  .addOption(storageOption())
+  .option('--peer <key>', "ask a remote daemon over the swarm instead of the local one")
+  .addOption(bootstrapOption())
+  .option('--timeout <ms>', 'give up after this many ms', (v) => Number(v), 10000)
+  .option('--json', 'print JSON instead of a table')
+  .action((opts) => runStatus(opts))
+
+program
+  .command('demo')
+  .description('run everything on loopback: bootstrap, daemon, client; ping and status (what `npm start` runs)')
+  .option('--pings <n>', 'number of pings', (v) => Number(v), 20)
+  .action((opts) => runDemo(opts))
+
+program.parseAsync().catch(fail)
