@@ -13,7 +13,8 @@ export interface Transport {
   destroy(): void
 }
 
-export type Connector = () => Promise<Transport>
+/** Opens a transport; `signal` aborts when the client closes, so a pending connect stops at once. */
+export type Connector = (signal: AbortSignal) => Promise<Transport>
 
 /**
  * A connection to a qvacd daemon with typed methods. It connects lazily and again after a drop:
@@ -26,6 +27,7 @@ export class QvacClient extends EventEmitter {
   private readonly onclose: () => Promise<void>
   private current: Promise<Transport> | null = null
   private closed = false
+  private readonly closing = new AbortController()
 
   constructor(connector: Connector, onclose: () => Promise<void> = async () => {}) {
     super()
@@ -49,6 +51,7 @@ export class QvacClient extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.closing.abort()
     const current = this.current
     this.current = null
     if (current) await current.then((t) => t.destroy(), () => {})
@@ -64,7 +67,7 @@ export class QvacClient extends EventEmitter {
   private connection(): Promise<Transport> {
     if (this.closed) return Promise.reject(new QvacError('CLIENT_CLOSED', 'the client is closed'))
     if (this.current) return this.current
-    const pending = this.connector().then(
+    const pending = this.connector(this.closing.signal).then(
       (transport) => {
         if (this.closed) {
           transport.destroy()

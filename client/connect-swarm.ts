@@ -39,8 +39,9 @@ export async function connect(opts: ConnectOptions): Promise<QvacClient> {
   const ownsDht = opts.dht === undefined
 
   const client = new QvacClient(
-    async () => {
+    async (signal) => {
       const conn = await connectToDaemon(dht, {
+        signal,
         topic,
         peer,
         keyPair,

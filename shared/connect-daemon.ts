@@ -27,6 +27,8 @@ export interface ConnectOptions {
   /** A channel that has not opened by then counts as a failed attempt (see STACK.md). */
   openTimeoutMs?: number
   protocolVersion?: number
+  /** Gives up at once (CLIENT_CLOSED) when aborted: the caller is closing. */
+  signal?: AbortSignal
 }
 
 const DEFAULT_OPEN_TIMEOUT_MS = 5000
@@ -44,7 +46,8 @@ export async function connectToDaemon(dht: HyperDHT, opts: ConnectOptions): Prom
   let peersFound = 0
 
   for (let round = 0; ; round++) {
-    const candidates = opts.peer ? [opts.peer] : await lookupTopic(dht, opts.topic as Buffer, deadline)
+    throwIfClosed(opts.signal)
+    const candidates = opts.peer ? [opts.peer] : await lookupTopic(dht, opts.topic as Buffer, deadline, opts.signal)
     peersFound = Math.max(peersFound, candidates.length)
     if (candidates.length > 0) {
       try {
@@ -56,10 +59,10 @@ export async function connectToDaemon(dht: HyperDHT, opts: ConnectOptions): Prom
         lastError = err
       }
     }
-    if (dht.destroyed) throw new QvacError('CLIENT_CLOSED', 'the client was closed while connecting')
+    throwIfClosed(opts.signal)
     const delay = RETRY_DELAYS_MS[Math.min(round, RETRY_DELAYS_MS.length - 1)]
     if (Date.now() + delay >= deadline) break
-    await new Promise((resolve) => setTimeout(resolve, delay))
+    await sleep(delay, opts.signal)
   }
 
   const target = opts.peer ? `daemon ${formatKey(opts.peer)}` : 'any daemon on the topic'
@@ -70,10 +73,12 @@ export async function connectToDaemon(dht: HyperDHT, opts: ConnectOptions): Prom
   })
 }
 
-async function lookupTopic(dht: HyperDHT, topic: Buffer, deadline: number): Promise<Buffer[]> {
+async function lookupTopic(dht: HyperDHT, topic: Buffer, deadline: number, signal?: AbortSignal): Promise<Buffer[]> {
   const found = new Map<string, Buffer>()
   const query = dht.lookup(topic)
-  const timer = setTimeout(() => query.destroy(), remaining(deadline))
+  const stop = () => query.destroy()
+  const timer = setTimeout(stop, remaining(deadline))
+  signal?.addEventListener('abort', stop, { once: true })
   try {
     for await (const reply of query) {
       for (const peer of reply.peers) found.set(b4a.toString(peer.publicKey, 'hex'), peer.publicKey)
@@ -82,12 +87,15 @@ async function lookupTopic(dht: HyperDHT, topic: Buffer, deadline: number): Prom
     // A lookup cut short by the deadline or a destroyed DHT still returns what it found.
   } finally {
     clearTimeout(timer)
+    signal?.removeEventListener('abort', stop)
   }
   return [...found.values()]
 }
 
 async function attempt(dht: HyperDHT, key: Buffer, opts: ConnectOptions, openTimeoutMs: number): Promise<DaemonConnection> {
   const stream = dht.connect(key, { keyPair: opts.keyPair })
+  const stop = () => stream.destroy()
+  opts.signal?.addEventListener('abort', stop, { once: true })
   let streamError: (Error & { code?: string }) | null = null
   stream.on('error', (err: Error) => {
     streamError = err
@@ -102,9 +110,12 @@ async function attempt(dht: HyperDHT, key: Buffer, opts: ConnectOptions, openTim
     return { stream, rpc, remotePublicKey: key, remote }
   } catch (err) {
     stream.destroy()
+    throwIfClosed(opts.signal)
     if (isQvacError(err, 'PROTOCOL_VERSION_MISMATCH') || !streamError) throw err
     const { code, message } = streamError as Error & { code?: string }
     throw new QvacError('CONNECT_FAILED', `${formatKey(key)}: ${code ?? message}`, { cause: streamError })
+  } finally {
+    opts.signal?.removeEventListener('abort', stop)
   }
 }
 
@@ -126,6 +137,22 @@ function firstToOpen(attempts: Promise<DaemonConnection>[]): Promise<DaemonConne
         }
       )
     }
+  })
+}
+
+function throwIfClosed(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new QvacError('CLIENT_CLOSED', 'closed while connecting')
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
   })
 }
 

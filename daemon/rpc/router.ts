@@ -68,13 +68,19 @@ export class RpcRouter {
     return this
   }
 
-  /** Serves every registered method on a channel. Call before the channel opens. */
+  /** Serves the registered methods on a channel (a handler replaced later applies here too). Call before the channel opens. */
   attach(rpc: ProtomuxRPC, caller: CallerInfo): void {
-    for (const [method, route] of this.routes) {
+    const active = new Set<AbortController>()
+    for (const method of this.routes.keys()) {
       rpc.respond<Buffer, Buffer>(method, { requestEncoding: c.raw, responseEncoding: c.raw }, (raw) =>
-        this.dispatch(method, route, raw, caller)
+        this.dispatch(method, raw, caller, active)
       )
     }
+    // Nobody is left to answer: stop the work done for this caller.
+    rpc.on('close', () => {
+      const reason = new QvacError('CONNECTION_LOST', 'the caller disconnected')
+      for (const controller of active) controller.abort(reason)
+    })
   }
 
   get inFlightCount(): number {
@@ -92,13 +98,20 @@ export class RpcRouter {
     for (const controller of this.inFlight) controller.abort(reason)
   }
 
-  private async dispatch(method: MethodName, route: Route, raw: Buffer, caller: CallerInfo): Promise<Buffer> {
+  private async dispatch(
+    method: MethodName,
+    raw: Buffer,
+    caller: CallerInfo,
+    active: Set<AbortController>
+  ): Promise<Buffer> {
+    const route = this.routes.get(method) as Route
     const stats = this.stats.get(method) as { calls: number; errors: number }
     stats.calls++
     caller.calls++
     caller.inFlight++
     const controller = new AbortController()
     this.inFlight.add(controller)
+    active.add(controller)
     let timer: NodeJS.Timeout | null = null
 
     try {
@@ -128,6 +141,7 @@ export class RpcRouter {
     } finally {
       if (timer) clearTimeout(timer)
       this.inFlight.delete(controller)
+      active.delete(controller)
       caller.inFlight--
     }
   }

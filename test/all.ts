@@ -1,0 +1,5 @@
+// `npm test`: every capability's tests, in one brittle run.
+import './wire.test.ts'
+import './connect.test.ts'
+import './errors.test.ts'
+import './cli.test.ts'

@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import path from 'node:path'
+import readline from 'node:readline'
+import type { Assertion } from 'brittle'
+
+const BIN = path.join(import.meta.dirname, '..', '..', 'bin', 'qvacd.ts')
+const ROOT = path.join(import.meta.dirname, '..', '..')
+
+function spawnQvacd(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** Runs a qvacd command to its end (killed after `timeoutMs`). */
+export async function runQvacd(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnQvacd(args)
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (d) => (stdout += d))
+  child.stderr?.on('data', (d) => (stderr += d))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const [code] = await once(child, 'exit')
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
+/** A running `qvacd start --json`: resolves with its startup line; killed at teardown if still alive. */
+export async function startQvacd(
+  t: Assertion,
+  args: string[]
+): Promise<{ child: ChildProcess; info: { publicKey: string; topic: string; storage: string; controlSocket: string }; stderr: () => string }> {
+  const child = spawnQvacd(['start', '--json', ...args])
+  let stderr = ''
+  child.stderr?.on('data', (d) => (stderr += d))
+  const exited = once(child, 'exit')
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const lines = readline.createInterface({ input: child.stdout! })
+  const first = await Promise.race([
+    once(lines, 'line').then(([line]) => line as string),
+    exited.then(([code]) => {
+      throw new Error(`qvacd start exited with ${code}: ${stderr}`)
+    })
+  ])
+  return { child, info: JSON.parse(first), stderr: () => stderr }
+}

@@ -1,0 +1,111 @@
+import test from 'brittle'
+import c from 'compact-encoding'
+import crypto from 'hypercore-crypto'
+import {
+  handshake,
+  requestFrame,
+  responseFrame,
+  statusResponse,
+  pingResponse,
+  PeerRole,
+  type DaemonStatus
+} from '../shared/messages.ts'
+import { QvacError, ErrorCode, toWireError } from '../shared/errors.ts'
+import { topicFromName, parseKey, formatKey } from '../shared/keys.ts'
+
+test('status response round-trips through its codec', (t) => {
+  const status: DaemonStatus = {
+    publicKey: crypto.randomBytes(32),
+    topic: topicFromName('wire'),
+    topicName: 'wire',
+    version: '0.1.0',
+    protocolVersion: 1,
+    startedAt: Date.now() - 5000,
+    uptimeMs: 5000,
+    peers: [{ publicKey: crypto.randomBytes(32), connectedAt: Date.now(), calls: 3, inFlight: 1 }],
+    models: [{ modelId: 'm1', source: 'hyperdrive://x/model.gguf' }],
+    inFlight: 1,
+    methods: [{ method: 'ping', calls: 7, errors: 2 }]
+  }
+  t.alike(c.decode(statusResponse, c.encode(statusResponse, status)), status)
+})
+
+test('request frame carries the deadline only when given', (t) => {
+  const frame = requestFrame(pingResponse)
+  const body = { time: 1, version: 'v', protocolVersion: 1 }
+  const without = c.encode(frame, { header: {}, body })
+  const withTimeout = c.encode(frame, { header: { timeoutMs: 2500 }, body })
+  t.alike(c.decode(frame, without), { header: {}, body })
+  t.alike(c.decode(frame, withTimeout), { header: { timeoutMs: 2500 }, body })
+  t.ok(withTimeout.byteLength > without.byteLength)
+})
+
+test('a request with trailing bytes is malformed', async (t) => {
+  const frame = requestFrame(c.none)
+  const buf = Buffer.concat([c.encode(frame, { header: {}, body: null }), Buffer.from([1, 2, 3])])
+  await t.exception.all(() => c.decode(frame, buf), /trailing bytes/)
+})
+
+test('error envelope keeps code, name, message and typed details', (t) => {
+  const frame = responseFrame(c.none)
+  const err = new QvacError('MODEL_NOT_FOUND', 'no such model', {
+    details: { name: 'tiny', size: 12.5, cached: false, hint: null }
+  })
+  const decoded = c.decode(frame, c.encode(frame, { ok: false, error: toWireError(err) }))
+  t.is(decoded.ok, false)
+  if (decoded.ok) return
+  const back = QvacError.fromWire(decoded.error)
+  t.ok(back instanceof QvacError)
+  t.is(back.code, ErrorCode.MODEL_NOT_FOUND)
+  t.is(back.code, 52002)
+  t.is(back.name, 'MODEL_NOT_FOUND')
+  t.is(back.message, 'no such model')
+  t.alike(back.details, { name: 'tiny', size: 12.5, cached: false, hint: null })
+})
+
+test('an unexpected error leaves without its message or stack unless debug is on', (t) => {
+  const secret = new TypeError('cannot read /home/operator/secret')
+  const quiet = toWireError(secret)
+  t.is(quiet.code, ErrorCode.INTERNAL_ERROR)
+  t.absent(quiet.message.includes('secret'))
+  t.absent(quiet.remoteStack)
+  const loud = toWireError(secret, true)
+  t.ok(loud.message.includes('secret'))
+  t.ok(loud.remoteStack?.includes('TypeError'))
+})
+
+test('an error code this side does not know keeps its number and name', (t) => {
+  const back = QvacError.fromWire({ code: 54999, name: 'FUTURE_ERROR', message: 'from a newer daemon' })
+  t.is(back.code, 54999)
+  t.is(back.name, 'FUTURE_ERROR')
+})
+
+test('handshake of a later version still yields its protocol version', (t) => {
+  const later = Buffer.concat([
+    c.encode(handshake, { protocolVersion: 7, softwareVersion: '9.0.0', role: PeerRole.DAEMON }),
+    Buffer.from('extra fields of version 7')
+  ])
+  t.is(c.decode(handshake, later).protocolVersion, 7)
+  const bare = c.encode(c.uint, 8)
+  t.is(c.decode(handshake, bare).protocolVersion, 8)
+})
+
+test('keys parse from z32 and hex and print as z32; bad keys are typed errors', async (t) => {
+  const key = crypto.randomBytes(32)
+  const z32 = formatKey(key)
+  t.is(z32.length, 52)
+  t.alike(parseKey(z32), key)
+  t.alike(parseKey(key.toString('hex')), key)
+  await t.exception(() => parseKey('not-a-key'), /invalid key/)
+  try {
+    parseKey('abc', 'peer key')
+  } catch (err) {
+    t.is((err as QvacError).code, ErrorCode.INVALID_ARGUMENT)
+  }
+})
+
+test('topic names hash to distinct 32-byte topics', (t) => {
+  t.is(topicFromName('a').byteLength, 32)
+  t.alike(topicFromName('a'), topicFromName('a'))
+  t.unlike(topicFromName('a'), topicFromName('b'))
+})
