@@ -4,6 +4,7 @@ import { SOFTWARE_VERSION } from '../shared/version.ts'
 import { runStart } from './commands/start.ts'
 import { runStatus } from './commands/status.ts'
 import { runDemo } from './commands/demo.ts'
+import { runTestnet } from './commands/testnet.ts'
 import { fail } from './commands/fail.ts'
 import { defaultStorage } from './commands/storage.ts'
 
@@ -44,5 +45,13 @@ program
   .description('run everything on loopback: bootstrap, daemon, client; ping and status (what `npm start` runs)')
   .option('--pings <n>', 'number of pings', (v) => Number(v), 20)
   .action((opts) => runDemo(opts))
+
+program
+  .command('testnet')
+  .description('run a DHT testnet on 127.0.0.1 and print its bootstrap address (local work, no internet)')
+  .option('--nodes <n>', 'DHT nodes', (v) => Number(v), 5)
+  .option('--port <port>', 'port of the first (bootstrap) node; 0 picks one', (v) => Number(v), 0)
+  .option('--json', 'print the address as JSON')
+  .action((opts) => runTestnet(opts))
 
 program.parseAsync().catch(fail)
