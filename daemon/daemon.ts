@@ -47,8 +47,8 @@ export class Daemon extends EventEmitter {
 
   private readonly opts: DaemonOptions
   private readonly log: Logger
-  private store: Corestore | null = null
-  private host: SwarmHost | null = null
+  store: Corestore | null = null
+  host: SwarmHost | null = null
   private control: ControlSocket | null = null
   private closing: Promise<void> | null = null
 
@@ -114,6 +114,7 @@ export class Daemon extends EventEmitter {
     this.host = new SwarmHost({
       dht: createDht({ bootstrap: this.opts.bootstrap, keyPair: this.keyPair }),
       keyPair: this.keyPair,
+      store: this.store,
       topic: this.topic,
       allow: this.opts.allow ?? [],
       router: this.router,

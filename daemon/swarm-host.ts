@@ -4,6 +4,7 @@ import type HyperDHT from 'hyperdht'
 import type { SecretStream } from 'hyperdht'
 import type { KeyPair } from 'hypercore-crypto'
 import type ProtomuxRPC from 'protomux-rpc'
+import type Corestore from 'corestore'
 import b4a from 'b4a'
 import { openRpcChannel } from '../shared/rpc-channel.ts'
 import { PeerRole, type PeerStatus } from '../shared/messages.ts'
@@ -35,12 +36,15 @@ export class SwarmHost extends EventEmitter {
   private readonly router: RpcRouter
   private readonly log: Logger
   private readonly protocolVersion: number | undefined
+  private readonly store: Corestore
   private readonly connections = new Map<SecretStream, PeerConnection>()
   private discovery: PeerDiscovery | null = null
 
   constructor(opts: {
     dht: HyperDHT
     keyPair: KeyPair
+    /** Replicated on every accepted connection: drives and the registry travel beside the RPC. */
+    store: Corestore
     topic: Buffer
     allow: Buffer[]
     router: RpcRouter
@@ -53,6 +57,7 @@ export class SwarmHost extends EventEmitter {
     this.router = opts.router
     this.log = opts.log
     this.protocolVersion = opts.protocolVersion
+    this.store = opts.store
     this.swarm = new Hyperswarm({
       dht: opts.dht,
       keyPair: opts.keyPair,
@@ -108,6 +113,7 @@ export class SwarmHost extends EventEmitter {
     const peer: PeerConnection = { conn, rpc, caller, accepted: false }
     this.connections.set(conn, peer)
     this.router.attach(rpc, caller)
+    this.store.replicate(conn)
 
     conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${err.code ?? err.message}`))
     conn.on('close', () => {
