@@ -1,20 +1,44 @@
 import { EventEmitter } from 'node:events'
+import c from 'compact-encoding'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError } from '../shared/errors.ts'
 import { CallGuard, type CallOptions } from '../shared/call-guard.ts'
 import { callRpc } from '../shared/rpc-call.ts'
-import type { DaemonStatus, MethodName, PingResponse, RequestOf, ResponseOf } from '../shared/messages.ts'
+import {
+  streamChunk,
+  type DaemonStatus,
+  type LoadModelRequest,
+  type LoadModelResponse,
+  type MethodName,
+  type ModelConfig,
+  type PingResponse,
+  type RequestOf,
+  type ResponseOf
+} from '../shared/messages.ts'
+import { InferStream, type InferInput, type InferOptions } from './infer-stream.ts'
 
-/** One open channel to a daemon, however it was reached (swarm or control socket). */
-export interface Transport {
+/** One open channel to a daemon, as a connector makes it (swarm or control socket). */
+export interface Connection {
   rpc: ProtomuxRPC
-  /** The daemon's public key; null over the control socket until `status` tells it. */
+  /** The daemon's public key; null over the control socket. */
   remotePublicKey: Buffer | null
   destroy(): void
 }
 
-/** Opens a transport; `signal` aborts when the client closes, so a pending connect stops at once. */
-export type Connector = (signal: AbortSignal) => Promise<Transport>
+/** A connection in use by the client: with the infer streams running on it. */
+export interface Transport extends Connection {
+  streams: Map<number, InferStream>
+}
+
+/** Opens a connection; `signal` aborts when the client closes, so a pending connect stops at once. */
+export type Connector = (signal: AbortSignal) => Promise<Connection>
+
+export interface LoadModelInput {
+  source: string
+  /** Default 'llm' (the only type so far). */
+  modelType?: string
+  config?: ModelConfig
+}
 
 /**
  * A connection to a qvacd daemon with typed methods. It connects lazily and again after a drop:
@@ -28,6 +52,7 @@ export class QvacClient extends EventEmitter {
   private current: Promise<Transport> | null = null
   private closed = false
   private readonly closing = new AbortController()
+  private nextStreamId = 1
 
   constructor(connector: Connector, onclose: () => Promise<void> = async () => {}) {
     super()
@@ -46,6 +71,22 @@ export class QvacClient extends EventEmitter {
 
   status(opts?: CallOptions): Promise<DaemonStatus> {
     return this.call('status', null, opts)
+  }
+
+  /** Loads a model (or takes another reference to it) and returns its id, info and load stats. */
+  loadModel(input: LoadModelInput, opts?: CallOptions): Promise<LoadModelResponse> {
+    const request: LoadModelRequest = { source: input.source, modelType: input.modelType ?? 'llm', config: input.config ?? {} }
+    return this.call('loadModel', request, opts)
+  }
+
+  /** Drops one reference; resolves with the references left (0: freed). */
+  async unloadModel(modelId: string, opts?: CallOptions): Promise<number> {
+    return (await this.call('unloadModel', { modelId }, opts)).references
+  }
+
+  /** Streams tokens; see InferStream. The timeout, if any, bounds the whole stream. */
+  infer(input: InferInput, opts: InferOptions = {}): InferStream {
+    return new InferStream(this.nextStreamId++, input, opts, () => this.connection())
   }
 
   async close(): Promise<void> {
@@ -68,11 +109,13 @@ export class QvacClient extends EventEmitter {
     if (this.closed) return Promise.reject(new QvacError('CLIENT_CLOSED', 'the client is closed'))
     if (this.current) return this.current
     const pending = this.connector(this.closing.signal).then(
-      (transport) => {
+      (connection) => {
         if (this.closed) {
-          transport.destroy()
+          connection.destroy()
           throw new QvacError('CLIENT_CLOSED', 'the client is closed')
         }
+        const transport: Transport = { ...connection, streams: new Map() }
+        receiveChunks(transport)
         const ondisconnect = () => {
           if (this.current === pending) this.current = null
           this.emit('disconnect', transport)
@@ -90,4 +133,15 @@ export class QvacClient extends EventEmitter {
     this.current = pending
     return pending
   }
+}
+
+/** Routes `infer.chunk` events to their stream; a malformed one is dropped, never thrown. */
+function receiveChunks(transport: Transport): void {
+  transport.rpc.respond<Buffer, null>('infer.chunk', { requestEncoding: c.raw }, (raw) => {
+    try {
+      const chunk = c.decode(streamChunk, raw)
+      transport.streams.get(chunk.streamId)?.receive(chunk)
+    } catch {}
+    return null
+  })
 }

@@ -6,3 +6,6 @@ export { QvacError, ErrorCode, isQvacError, type ErrorName } from '../shared/err
 export type { CallOptions } from '../shared/call-guard.ts'
 export type { DaemonStatus, PingResponse, PeerStatus, ModelStatus, MethodStatus } from '../shared/messages.ts'
 export { formatKey, topicFromName } from '../shared/keys.ts'
+export type { InferStream, InferInput, InferOptions, InferChunk, InferTrailer } from './infer-stream.ts'
+export type { LoadModelInput, Transport } from './client.ts'
+export type { ModelConfig, ModelInfo, LoadStats, LoadModelResponse, ChatMessage, StopReason, InferStats, StreamStatus } from '../shared/messages.ts'

@@ -12,7 +12,12 @@ import { SwarmHost } from './swarm-host.ts'
 import { RpcRouter } from './rpc/router.ts'
 import { ping } from './rpc/ping.ts'
 import { statusHandler } from './rpc/status.ts'
+import { loadModelHandler, unloadModelHandler } from './rpc/models.ts'
+import { cancelHandler, inferHandler } from './rpc/infer.ts'
 import { silentLogger, type Logger } from './log.ts'
+import { LlamaBackend } from './inference/backend.ts'
+import { ModelManager } from './inference/model-manager.ts'
+import { resolveLocalFile } from './resolve-local.ts'
 
 export interface DaemonOptions {
   /** Topic name; the swarm topic is its hash (shared/keys.ts). */
@@ -28,6 +33,12 @@ export interface DaemonOptions {
   debug?: boolean
   /** Overrides the protocol version spoken (compatibility tests only). */
   protocolVersion?: number
+  /** GPU use of the inference backend: 'auto' detects one, false stays on the CPU (default). */
+  gpu?: 'auto' | false
+  /** The largest maxTokens an infer request may ask for (default 4096). */
+  maxTokens?: number
+  /** Streams that may wait per model before QUEUE_FULL, unless loadModel sets it (default 32). */
+  maxQueueDepth?: number
 }
 
 const KEY_PAIR_NAME = 'qvacd/daemon'
@@ -42,6 +53,7 @@ export class Daemon extends EventEmitter {
   readonly topic: Buffer
   readonly storage: string
   readonly router: RpcRouter
+  readonly models: ModelManager
   keyPair: KeyPair | null = null
   startedAt = 0
 
@@ -50,6 +62,7 @@ export class Daemon extends EventEmitter {
   store: Corestore | null = null
   host: SwarmHost | null = null
   private control: ControlSocket | null = null
+  private readonly backend: LlamaBackend
   private closing: Promise<void> | null = null
 
   constructor(opts: DaemonOptions) {
@@ -60,6 +73,13 @@ export class Daemon extends EventEmitter {
     this.storage = path.resolve(opts.storage)
     this.log = opts.log ?? silentLogger
     this.router = new RpcRouter({ log: this.log, debug: opts.debug })
+    this.backend = new LlamaBackend({ log: this.log, gpu: opts.gpu ?? false })
+    this.models = new ModelManager({
+      backend: this.backend,
+      resolve: (source) => resolveLocalFile(source),
+      log: this.log,
+      maxQueueDepth: opts.maxQueueDepth
+    })
     this.registerMethods()
   }
 
@@ -78,11 +98,19 @@ export class Daemon extends EventEmitter {
         topic: this.topic,
         topicName: this.topicName,
         peers: () => this.host?.peers() ?? [],
-        models: () => [],
+        models: () => this.models.list(),
+        streams: () => this.router.streams(),
         inFlight: () => this.router.inFlightCount,
         methods: () => this.router.methodStats()
       })
     )
+    this.router.handle('loadModel', loadModelHandler(this.models))
+    this.router.handle('unloadModel', unloadModelHandler(this.models))
+    this.router.handle(
+      'infer',
+      inferHandler(this.models, { maxTokens: this.opts.maxTokens ?? 4096, maxWindow: 256 }, this.log, this.opts.debug)
+    )
+    this.router.handle('cancel', cancelHandler())
   }
 
   get publicKey(): Buffer {
@@ -140,6 +168,8 @@ export class Daemon extends EventEmitter {
     this.router.close()
     if (this.control) await this.control.close()
     if (this.host) await this.host.close()
+    await this.models.close()
+    await this.backend.close()
     if (this.store) await this.store.close()
   }
 }

@@ -224,6 +224,24 @@ export interface PeerStatus {
 export interface ModelStatus {
   modelId: string
   source: string
+  sizeBytes: number
+  loadedAt: number // ms since the epoch
+  references: number
+  sequences: number
+  activeStreams: number
+  queuedStreams: number
+  totalLoadTime: number // ms
+}
+
+export interface StreamStatus {
+  streamId: number
+  modelId: string
+  peer: Buffer | null // null: the local control socket
+  state: 'queued' | 'generating' | 'waiting-for-credit'
+  generatedTokens: number
+  framesSent: number
+  credits: number
+  bufferedTokens: number
 }
 
 export interface MethodStatus {
@@ -242,6 +260,7 @@ export interface DaemonStatus {
   uptimeMs: number
   peers: PeerStatus[]
   models: ModelStatus[]
+  streams: StreamStatus[]
   inFlight: number
   methods: MethodStatus[]
 }
@@ -273,13 +292,77 @@ const modelStatus: Encoding<ModelStatus> = {
   preencode(state, m) {
     c.string.preencode(state, m.modelId)
     c.string.preencode(state, m.source)
+    c.uint.preencode(state, m.sizeBytes)
+    c.uint.preencode(state, m.loadedAt)
+    c.uint.preencode(state, m.references)
+    c.uint.preencode(state, m.sequences)
+    c.uint.preencode(state, m.activeStreams)
+    c.uint.preencode(state, m.queuedStreams)
+    c.float64.preencode(state, m.totalLoadTime)
   },
   encode(state, m) {
     c.string.encode(state, m.modelId)
     c.string.encode(state, m.source)
+    c.uint.encode(state, m.sizeBytes)
+    c.uint.encode(state, m.loadedAt)
+    c.uint.encode(state, m.references)
+    c.uint.encode(state, m.sequences)
+    c.uint.encode(state, m.activeStreams)
+    c.uint.encode(state, m.queuedStreams)
+    c.float64.encode(state, m.totalLoadTime)
   },
   decode(state) {
-    return { modelId: c.string.decode(state), source: c.string.decode(state) }
+    return {
+      modelId: c.string.decode(state),
+      source: c.string.decode(state),
+      sizeBytes: c.uint.decode(state),
+      loadedAt: c.uint.decode(state),
+      references: c.uint.decode(state),
+      sequences: c.uint.decode(state),
+      activeStreams: c.uint.decode(state),
+      queuedStreams: c.uint.decode(state),
+      totalLoadTime: c.float64.decode(state)
+    }
+  }
+}
+
+const STREAM_STATES = ['queued', 'generating', 'waiting-for-credit'] as const
+
+const streamStatus: Encoding<StreamStatus> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.streamId)
+    c.string.preencode(state, m.modelId)
+    if (m.peer) c.fixed32.preencode(state, m.peer)
+    c.uint.preencode(state, STREAM_STATES.indexOf(m.state))
+    c.uint.preencode(state, m.generatedTokens)
+    c.uint.preencode(state, m.framesSent)
+    c.uint.preencode(state, m.credits)
+    c.uint.preencode(state, m.bufferedTokens)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.peer ? 1 : 0)
+    c.uint.encode(state, m.streamId)
+    c.string.encode(state, m.modelId)
+    if (m.peer) c.fixed32.encode(state, m.peer)
+    c.uint.encode(state, STREAM_STATES.indexOf(m.state))
+    c.uint.encode(state, m.generatedTokens)
+    c.uint.encode(state, m.framesSent)
+    c.uint.encode(state, m.credits)
+    c.uint.encode(state, m.bufferedTokens)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    return {
+      streamId: c.uint.decode(state),
+      modelId: c.string.decode(state),
+      peer: flags & 1 ? c.fixed32.decode(state) : null,
+      state: STREAM_STATES[c.uint.decode(state)] ?? 'queued',
+      generatedTokens: c.uint.decode(state),
+      framesSent: c.uint.decode(state),
+      credits: c.uint.decode(state),
+      bufferedTokens: c.uint.decode(state)
+    }
   }
 }
 
@@ -312,6 +395,7 @@ export const statusResponse: Encoding<DaemonStatus> = {
     c.uint.preencode(state, m.uptimeMs)
     c.array(peerStatus).preencode(state, m.peers)
     c.array(modelStatus).preencode(state, m.models)
+    c.array(streamStatus).preencode(state, m.streams)
     c.uint.preencode(state, m.inFlight)
     c.array(methodStatus).preencode(state, m.methods)
   },
@@ -325,6 +409,7 @@ export const statusResponse: Encoding<DaemonStatus> = {
     c.uint.encode(state, m.uptimeMs)
     c.array(peerStatus).encode(state, m.peers)
     c.array(modelStatus).encode(state, m.models)
+    c.array(streamStatus).encode(state, m.streams)
     c.uint.encode(state, m.inFlight)
     c.array(methodStatus).encode(state, m.methods)
   },
@@ -339,9 +424,458 @@ export const statusResponse: Encoding<DaemonStatus> = {
       uptimeMs: c.uint.decode(state),
       peers: c.array(peerStatus).decode(state),
       models: c.array(modelStatus).decode(state),
+      streams: c.array(streamStatus).decode(state),
       inFlight: c.uint.decode(state),
       methods: c.array(methodStatus).decode(state)
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// loadModel / unloadModel. Optional config fields: flags bit i = field i present, in the order
+// contextSize, threads, gpu, sequences, maxQueueDepth.
+
+export interface ModelConfig {
+  contextSize?: number
+  threads?: number
+  gpu?: boolean
+  /** Concurrent streams (context sequences). */
+  sequences?: number
+  /** Streams that may wait for a sequence before QUEUE_FULL. */
+  maxQueueDepth?: number
+}
+
+export interface LoadModelRequest {
+  source: string
+  modelType: string
+  config: ModelConfig
+}
+
+export interface ModelInfo {
+  name: string
+  architecture: string
+  sizeBytes: number
+  contextSize: number
+  trainContextSize: number
+  sequences: number
+  threads: number
+  backendDevice: string
+}
+
+/** loadModel's gauges and tags, names as DESIGN.md's Profiling section. Times in ms. */
+export interface LoadStats {
+  totalLoadTime: number
+  modelInitializationTime: number
+  downloadTime: number
+  totalBytesDownloaded: number
+  downloadSpeedBps: number
+  checksumValidationTime: number
+  sourceType: string
+  cacheHit: boolean
+}
+
+export interface LoadModelResponse {
+  modelId: string
+  info: ModelInfo
+  stats: LoadStats
+}
+
+const modelConfig: Encoding<ModelConfig> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    if (m.contextSize !== undefined) c.uint.preencode(state, m.contextSize)
+    if (m.threads !== undefined) c.uint.preencode(state, m.threads)
+    if (m.gpu !== undefined) c.bool.preencode(state, m.gpu)
+    if (m.sequences !== undefined) c.uint.preencode(state, m.sequences)
+    if (m.maxQueueDepth !== undefined) c.uint.preencode(state, m.maxQueueDepth)
+  },
+  encode(state, m) {
+    const fields = [m.contextSize, m.threads, m.gpu, m.sequences, m.maxQueueDepth]
+    c.uint.encode(state, fields.reduce<number>((flags, v, i) => (v === undefined ? flags : flags | (1 << i)), 0))
+    if (m.contextSize !== undefined) c.uint.encode(state, m.contextSize)
+    if (m.threads !== undefined) c.uint.encode(state, m.threads)
+    if (m.gpu !== undefined) c.bool.encode(state, m.gpu)
+    if (m.sequences !== undefined) c.uint.encode(state, m.sequences)
+    if (m.maxQueueDepth !== undefined) c.uint.encode(state, m.maxQueueDepth)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const m: ModelConfig = {}
+    if (flags & 1) m.contextSize = c.uint.decode(state)
+    if (flags & 2) m.threads = c.uint.decode(state)
+    if (flags & 4) m.gpu = c.bool.decode(state)
+    if (flags & 8) m.sequences = c.uint.decode(state)
+    if (flags & 16) m.maxQueueDepth = c.uint.decode(state)
+    return m
+  }
+}
+
+export const loadModelRequest: Encoding<LoadModelRequest> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.source)
+    c.string.preencode(state, m.modelType)
+    modelConfig.preencode(state, m.config)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.source)
+    c.string.encode(state, m.modelType)
+    modelConfig.encode(state, m.config)
+  },
+  decode(state) {
+    return { source: c.string.decode(state), modelType: c.string.decode(state), config: modelConfig.decode(state) }
+  }
+}
+
+const modelInfo: Encoding<ModelInfo> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.name)
+    c.string.preencode(state, m.architecture)
+    c.uint.preencode(state, m.sizeBytes)
+    c.uint.preencode(state, m.contextSize)
+    c.uint.preencode(state, m.trainContextSize)
+    c.uint.preencode(state, m.sequences)
+    c.uint.preencode(state, m.threads)
+    c.string.preencode(state, m.backendDevice)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.name)
+    c.string.encode(state, m.architecture)
+    c.uint.encode(state, m.sizeBytes)
+    c.uint.encode(state, m.contextSize)
+    c.uint.encode(state, m.trainContextSize)
+    c.uint.encode(state, m.sequences)
+    c.uint.encode(state, m.threads)
+    c.string.encode(state, m.backendDevice)
+  },
+  decode(state) {
+    return {
+      name: c.string.decode(state),
+      architecture: c.string.decode(state),
+      sizeBytes: c.uint.decode(state),
+      contextSize: c.uint.decode(state),
+      trainContextSize: c.uint.decode(state),
+      sequences: c.uint.decode(state),
+      threads: c.uint.decode(state),
+      backendDevice: c.string.decode(state)
+    }
+  }
+}
+
+const loadStats: Encoding<LoadStats> = {
+  preencode(state, m) {
+    for (let i = 0; i < 6; i++) c.float64.preencode(state, 0)
+    c.string.preencode(state, m.sourceType)
+    c.bool.preencode(state, m.cacheHit)
+  },
+  encode(state, m) {
+    c.float64.encode(state, m.totalLoadTime)
+    c.float64.encode(state, m.modelInitializationTime)
+    c.float64.encode(state, m.downloadTime)
+    c.float64.encode(state, m.totalBytesDownloaded)
+    c.float64.encode(state, m.downloadSpeedBps)
+    c.float64.encode(state, m.checksumValidationTime)
+    c.string.encode(state, m.sourceType)
+    c.bool.encode(state, m.cacheHit)
+  },
+  decode(state) {
+    return {
+      totalLoadTime: c.float64.decode(state),
+      modelInitializationTime: c.float64.decode(state),
+      downloadTime: c.float64.decode(state),
+      totalBytesDownloaded: c.float64.decode(state),
+      downloadSpeedBps: c.float64.decode(state),
+      checksumValidationTime: c.float64.decode(state),
+      sourceType: c.string.decode(state),
+      cacheHit: c.bool.decode(state)
+    }
+  }
+}
+
+export const loadModelResponse: Encoding<LoadModelResponse> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.modelId)
+    modelInfo.preencode(state, m.info)
+    loadStats.preencode(state, m.stats)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.modelId)
+    modelInfo.encode(state, m.info)
+    loadStats.encode(state, m.stats)
+  },
+  decode(state) {
+    return { modelId: c.string.decode(state), info: modelInfo.decode(state), stats: loadStats.decode(state) }
+  }
+}
+
+export const unloadModelRequest: Encoding<{ modelId: string }> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.modelId)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.modelId)
+  },
+  decode(state) {
+    return { modelId: c.string.decode(state) }
+  }
+}
+
+/** References left after this unload; 0 means the model was freed. */
+export const unloadModelResponse: Encoding<{ references: number }> = {
+  preencode(state, m) {
+    c.uint.preencode(state, m.references)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.references)
+  },
+  decode(state) {
+    return { references: c.uint.decode(state) }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// infer: a stream on top of protomux-rpc. The client picks a stream id (unique on its connection)
+// and a window, registers the stream, then sends the `infer` request. The daemon answers with
+// `infer.chunk` events (ordered by seq, at most `window` unacknowledged frames plus the credits
+// the client grants with `infer.credit` events), and the `infer` response is the trailer: exactly
+// one per stream, after the last chunk on the same channel, success or error. `cancel` stops a
+// stream; the trailer then says `cancelled`.
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant'
+  content: string
+}
+
+export interface InferRequest {
+  streamId: number
+  /** Frames the daemon may send before the client grants more credit. */
+  window: number
+  modelId: string
+  /** Raw completion of this text; or `messages` for chat (exactly one of the two). */
+  prompt?: string
+  messages?: ChatMessage[]
+  maxTokens: number
+  temperature?: number
+  topP?: number
+  topK?: number
+  seed?: number
+  stop: string[]
+}
+
+export type StopReason = 'eos' | 'length' | 'stop' | 'cancelled' | 'error'
+const STOP_REASONS: StopReason[] = ['eos', 'length', 'stop', 'cancelled', 'error']
+
+export interface InferStats {
+  timeToFirstToken: number // ms from dequeue to the first token
+  tokensPerSecond: number // decode rate after the first token
+  promptTokens: number
+  generatedTokens: number
+  promptEvalTime: number // ms
+  totalTime: number // ms from the request to the trailer, queue included
+  queueMs: number
+}
+
+export interface StreamTrailer {
+  stopReason: StopReason
+  /** Chunk frames sent: the client checks it received exactly these. */
+  frames: number
+  stats: InferStats
+  error?: WireError
+}
+
+export interface StreamChunk {
+  streamId: number
+  seq: number
+  text: string
+  tokens: number[]
+}
+
+export interface StreamCredit {
+  streamId: number
+  credits: number
+}
+
+const ROLES: ChatMessage['role'][] = ['system', 'user', 'assistant']
+
+const chatMessage: Encoding<ChatMessage> = {
+  preencode(state, m) {
+    c.uint.preencode(state, ROLES.indexOf(m.role))
+    c.string.preencode(state, m.content)
+  },
+  encode(state, m) {
+    c.uint.encode(state, ROLES.indexOf(m.role))
+    c.string.encode(state, m.content)
+  },
+  decode(state) {
+    const role = ROLES[c.uint.decode(state)]
+    if (!role) throw new RangeError('unknown chat role')
+    return { role, content: c.string.decode(state) }
+  }
+}
+
+// flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed
+export const inferRequest: Encoding<InferRequest> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.streamId)
+    c.uint.preencode(state, m.window)
+    c.string.preencode(state, m.modelId)
+    if (m.prompt !== undefined) c.string.preencode(state, m.prompt)
+    if (m.messages !== undefined) c.array(chatMessage).preencode(state, m.messages)
+    c.uint.preencode(state, m.maxTokens)
+    if (m.temperature !== undefined) c.float64.preencode(state, m.temperature)
+    if (m.topP !== undefined) c.float64.preencode(state, m.topP)
+    if (m.topK !== undefined) c.uint.preencode(state, m.topK)
+    if (m.seed !== undefined) c.uint.preencode(state, m.seed)
+    c.array(c.string).preencode(state, m.stop)
+  },
+  encode(state, m) {
+    const optional = [m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed]
+    c.uint.encode(state, optional.reduce<number>((flags, v, i) => (v === undefined ? flags : flags | (1 << i)), 0))
+    c.uint.encode(state, m.streamId)
+    c.uint.encode(state, m.window)
+    c.string.encode(state, m.modelId)
+    if (m.prompt !== undefined) c.string.encode(state, m.prompt)
+    if (m.messages !== undefined) c.array(chatMessage).encode(state, m.messages)
+    c.uint.encode(state, m.maxTokens)
+    if (m.temperature !== undefined) c.float64.encode(state, m.temperature)
+    if (m.topP !== undefined) c.float64.encode(state, m.topP)
+    if (m.topK !== undefined) c.uint.encode(state, m.topK)
+    if (m.seed !== undefined) c.uint.encode(state, m.seed)
+    c.array(c.string).encode(state, m.stop)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const m: InferRequest = {
+      streamId: c.uint.decode(state),
+      window: c.uint.decode(state),
+      modelId: c.string.decode(state),
+      maxTokens: 0,
+      stop: []
+    }
+    if (flags & 1) m.prompt = c.string.decode(state)
+    if (flags & 2) m.messages = c.array(chatMessage).decode(state)
+    m.maxTokens = c.uint.decode(state)
+    if (flags & 4) m.temperature = c.float64.decode(state)
+    if (flags & 8) m.topP = c.float64.decode(state)
+    if (flags & 16) m.topK = c.uint.decode(state)
+    if (flags & 32) m.seed = c.uint.decode(state)
+    m.stop = c.array(c.string).decode(state)
+    return m
+  }
+}
+
+const inferStats: Encoding<InferStats> = {
+  preencode(state) {
+    for (let i = 0; i < 7; i++) c.float64.preencode(state, 0)
+  },
+  encode(state, m) {
+    c.float64.encode(state, m.timeToFirstToken)
+    c.float64.encode(state, m.tokensPerSecond)
+    c.float64.encode(state, m.promptTokens)
+    c.float64.encode(state, m.generatedTokens)
+    c.float64.encode(state, m.promptEvalTime)
+    c.float64.encode(state, m.totalTime)
+    c.float64.encode(state, m.queueMs)
+  },
+  decode(state) {
+    return {
+      timeToFirstToken: c.float64.decode(state),
+      tokensPerSecond: c.float64.decode(state),
+      promptTokens: c.float64.decode(state),
+      generatedTokens: c.float64.decode(state),
+      promptEvalTime: c.float64.decode(state),
+      totalTime: c.float64.decode(state),
+      queueMs: c.float64.decode(state)
+    }
+  }
+}
+
+export const streamTrailer: Encoding<StreamTrailer> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.frames)
+    inferStats.preencode(state, m.stats)
+    if (m.error) wireError.preencode(state, m.error)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.error ? 1 : 0)
+    c.uint.encode(state, STOP_REASONS.indexOf(m.stopReason))
+    c.uint.encode(state, m.frames)
+    inferStats.encode(state, m.stats)
+    if (m.error) wireError.encode(state, m.error)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const trailer: StreamTrailer = {
+      stopReason: STOP_REASONS[c.uint.decode(state)] ?? 'error',
+      frames: c.uint.decode(state),
+      stats: inferStats.decode(state)
+    }
+    if (flags & 1) trailer.error = wireError.decode(state)
+    return trailer
+  }
+}
+
+export const streamChunk: Encoding<StreamChunk> = {
+  preencode(state, m) {
+    c.uint.preencode(state, m.streamId)
+    c.uint.preencode(state, m.seq)
+    c.string.preencode(state, m.text)
+    c.array(c.uint).preencode(state, m.tokens)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.streamId)
+    c.uint.encode(state, m.seq)
+    c.string.encode(state, m.text)
+    c.array(c.uint).encode(state, m.tokens)
+  },
+  decode(state) {
+    return {
+      streamId: c.uint.decode(state),
+      seq: c.uint.decode(state),
+      text: c.string.decode(state),
+      tokens: c.array(c.uint).decode(state)
+    }
+  }
+}
+
+export const streamCredit: Encoding<StreamCredit> = {
+  preencode(state, m) {
+    c.uint.preencode(state, m.streamId)
+    c.uint.preencode(state, m.credits)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.streamId)
+    c.uint.encode(state, m.credits)
+  },
+  decode(state) {
+    return { streamId: c.uint.decode(state), credits: c.uint.decode(state) }
+  }
+}
+
+export const cancelRequest: Encoding<{ streamId: number }> = {
+  preencode(state, m) {
+    c.uint.preencode(state, m.streamId)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.streamId)
+  },
+  decode(state) {
+    return { streamId: c.uint.decode(state) }
+  }
+}
+
+/** Whether a running stream was found and stopped (false: it had already ended). */
+export const cancelResponse: Encoding<{ cancelled: boolean }> = {
+  preencode(state, m) {
+    c.bool.preencode(state, m.cancelled)
+  },
+  encode(state, m) {
+    c.bool.encode(state, m.cancelled)
+  },
+  decode(state) {
+    return { cancelled: c.bool.decode(state) }
   }
 }
 
@@ -350,7 +884,17 @@ export const statusResponse: Encoding<DaemonStatus> = {
 
 export const methods = {
   ping: { request: pingRequest, response: pingResponse },
-  status: { request: statusRequest, response: statusResponse }
+  status: { request: statusRequest, response: statusResponse },
+  loadModel: { request: loadModelRequest, response: loadModelResponse },
+  unloadModel: { request: unloadModelRequest, response: unloadModelResponse },
+  infer: { request: inferRequest, response: streamTrailer },
+  cancel: { request: cancelRequest, response: cancelResponse }
+} as const
+
+/** One-way messages (protomux-rpc events) of the infer stream. */
+export const events = {
+  'infer.chunk': streamChunk, // daemon → client
+  'infer.credit': streamCredit // client → daemon
 } as const
 
 export type MethodName = keyof typeof methods

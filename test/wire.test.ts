@@ -23,7 +23,41 @@ test('status response round-trips through its codec', (t) => {
     startedAt: Date.now() - 5000,
     uptimeMs: 5000,
     peers: [{ publicKey: crypto.randomBytes(32), connectedAt: Date.now(), calls: 3, inFlight: 1 }],
-    models: [{ modelId: 'm1', source: 'hyperdrive://x/model.gguf' }],
+    models: [
+      {
+        modelId: 'm1',
+        source: 'hyperdrive://x/model.gguf',
+        sizeBytes: 669440,
+        loadedAt: Date.now(),
+        references: 2,
+        sequences: 4,
+        activeStreams: 1,
+        queuedStreams: 3,
+        totalLoadTime: 41.5
+      }
+    ],
+    streams: [
+      {
+        streamId: 7,
+        modelId: 'm1',
+        peer: null,
+        state: 'waiting-for-credit',
+        generatedTokens: 40,
+        framesSent: 9,
+        credits: 0,
+        bufferedTokens: 32
+      },
+      {
+        streamId: 8,
+        modelId: 'm1',
+        peer: crypto.randomBytes(32),
+        state: 'generating',
+        generatedTokens: 1,
+        framesSent: 1,
+        credits: 15,
+        bufferedTokens: 0
+      }
+    ],
     inFlight: 1,
     methods: [{ method: 'ping', calls: 7, errors: 2 }]
   }

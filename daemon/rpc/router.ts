@@ -7,10 +7,12 @@ import {
   responseFrame,
   type MethodName,
   type MethodStatus,
+  type StreamStatus,
   type RequestOf,
   type ResponseOf
 } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
+import { StreamTable } from '../stream/stream-table.ts'
 
 /** Who a call came from: a swarm peer, or the local control socket. */
 export interface CallerInfo {
@@ -23,6 +25,8 @@ export interface CallerInfo {
 export interface CallContext {
   method: MethodName
   caller: CallerInfo
+  /** The infer streams of the caller's connection. */
+  streams: StreamTable
   /** Aborted when the caller's deadline passes or the daemon shuts down; reason is a QvacError. */
   signal: AbortSignal
 }
@@ -48,6 +52,7 @@ export class RpcRouter {
   private readonly routes = new Map<MethodName, Route>()
   private readonly inFlight = new Set<AbortController>()
   private readonly stats = new Map<MethodName, { calls: number; errors: number }>()
+  private readonly streamTables = new Set<StreamTable>()
   private readonly log: Logger
   private readonly debug: boolean
   private closing = false
@@ -71,16 +76,26 @@ export class RpcRouter {
   /** Serves the registered methods on a channel (a handler replaced later applies here too). Call before the channel opens. */
   attach(rpc: ProtomuxRPC, caller: CallerInfo): void {
     const active = new Set<AbortController>()
+    const streams = new StreamTable(rpc)
+    this.streamTables.add(streams)
     for (const method of this.routes.keys()) {
       rpc.respond<Buffer, Buffer>(method, { requestEncoding: c.raw, responseEncoding: c.raw }, (raw) =>
-        this.dispatch(method, raw, caller, active)
+        this.dispatch(method, raw, { caller, streams, active })
       )
     }
     // Nobody is left to answer: stop the work done for this caller.
     rpc.on('close', () => {
+      this.streamTables.delete(streams)
       const reason = new QvacError('CONNECTION_LOST', 'the caller disconnected')
       for (const controller of active) controller.abort(reason)
     })
+  }
+
+  /** Every open infer stream, on every connection. */
+  streams(): StreamStatus[] {
+    const all: StreamStatus[] = []
+    for (const table of this.streamTables) for (const stream of table.values()) all.push(stream.status())
+    return all
   }
 
   get inFlightCount(): number {
@@ -101,8 +116,7 @@ export class RpcRouter {
   private async dispatch(
     method: MethodName,
     raw: Buffer,
-    caller: CallerInfo,
-    active: Set<AbortController>
+    { caller, streams, active }: { caller: CallerInfo; streams: StreamTable; active: Set<AbortController> }
   ): Promise<Buffer> {
     const route = this.routes.get(method) as Route
     const stats = this.stats.get(method) as { calls: number; errors: number }
@@ -131,7 +145,7 @@ export class RpcRouter {
           timeoutMs
         )
       }
-      const ctx: CallContext = { method, caller, signal: controller.signal }
+      const ctx: CallContext = { method, caller, streams, signal: controller.signal }
       const value = await untilAborted(route.handler(request.body as never, ctx), controller.signal)
       return c.encode(route.response, { ok: true, value })
     } catch (err) {

@@ -1,6 +1,6 @@
 import b4a from 'b4a'
 import type { Handler } from './router.ts'
-import type { MethodStatus, ModelStatus, PeerStatus } from '../../shared/messages.ts'
+import type { MethodStatus, ModelStatus, PeerStatus, StreamStatus } from '../../shared/messages.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
 
 /** What `status` reports, read live from the daemon's parts. */
@@ -11,6 +11,7 @@ export interface StatusSource {
   startedAt: number
   peers(): PeerStatus[]
   models(): ModelStatus[]
+  streams(): StreamStatus[]
   inFlight(): number
   methods(): MethodStatus[]
 }
@@ -30,6 +31,7 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       // The status call asking is itself in flight; the operator wants the others.
       peers: source.peers().map((p) => (asker && b4a.equals(p.publicKey, asker) ? { ...p, inFlight: p.inFlight - 1 } : p)),
       models: source.models(),
+      streams: source.streams(),
       inFlight: Math.max(0, source.inFlight() - 1),
       methods: source.methods()
     }

@@ -1,0 +1,87 @@
+import type { LlamaContextSequence, LlamaModel } from 'node-llama-cpp'
+import type { StopReason } from '../../shared/messages.ts'
+import type { OutboundStream } from '../stream/outbound-stream.ts'
+import type { PreparedPrompt } from './prompt.ts'
+import { StopMatcher } from './stop-matcher.ts'
+import { TokenText } from './token-text.ts'
+
+export interface SamplingParams {
+  maxTokens: number
+  temperature: number
+  topP: number
+  topK: number
+  seed: number
+  stop: string[]
+}
+
+export interface GenerationResult {
+  stopReason: StopReason
+  promptTokens: number
+  generatedTokens: number
+  /** performance.now() when the first token was ready, 0 if none was. */
+  firstTokenAt: number
+  /** From the start of prompt evaluation to the first token. */
+  promptEvalTime: number
+  /** Decode rate after the first token. */
+  tokensPerSecond: number
+}
+
+/**
+ * Generates on one context sequence, token by token, pulling the next token only when the stream
+ * may take it: a slow reader pauses generation, and an abort (cancel, disconnect, deadline,
+ * shutdown) stops it within one token. Returns why it stopped; `cancelled` means `signal` fired.
+ */
+export async function generate(
+  model: LlamaModel,
+  sequence: LlamaContextSequence,
+  prompt: PreparedPrompt,
+  params: SamplingParams,
+  out: OutboundStream,
+  signal: AbortSignal
+): Promise<GenerationResult> {
+  await sequence.clearHistory()
+  const text = new TokenText(model, prompt.tokens)
+  const stops = new StopMatcher([...params.stop, ...prompt.stops])
+  const maxTokens = Math.min(params.maxTokens, sequence.contextSize - prompt.tokens.length)
+
+  const start = performance.now()
+  let first = 0
+  let last = 0
+  let generated = 0
+  let stopReason: StopReason | null = null
+  out.state = 'generating'
+
+  try {
+    const tokens = sequence.evaluate(prompt.tokens, {
+      temperature: params.temperature,
+      topP: params.topP,
+      topK: params.topK,
+      seed: params.seed
+    })
+    for await (const token of tokens) {
+      last = performance.now()
+      if (generated++ === 0) first = last
+      const { emit, stopped } = stops.push(text.push(token))
+      await out.write(emit, [token], signal)
+      if (stopped) stopReason = 'stop'
+      else if (signal.aborted) stopReason = 'cancelled'
+      else if (generated >= maxTokens) stopReason = 'length'
+      if (stopReason) break
+    }
+    stopReason ??= signal.aborted ? 'cancelled' : 'eos'
+    if (stopReason !== 'stop' && stopReason !== 'cancelled') await out.write(stops.push(text.flush()).emit + stops.flush(), [], signal)
+    if (stopReason !== 'cancelled') await out.end(signal)
+  } catch (err) {
+    if (!signal.aborted) throw err
+    stopReason = 'cancelled'
+  }
+
+  return {
+    stopReason,
+    promptTokens: prompt.tokens.length,
+    generatedTokens: generated,
+    firstTokenAt: first,
+    promptEvalTime: generated > 0 ? first - start : 0,
+    tokensPerSecond: generated > 1 && last > first ? ((generated - 1) * 1000) / (last - first) : 0
+  }
+}

@@ -1,0 +1,253 @@
+import crypto from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import {
+  GeneralChatWrapper,
+  resolveChatWrapper,
+  type ChatWrapper,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel
+} from 'node-llama-cpp'
+import { QvacError, isQvacError } from '../../shared/errors.ts'
+import type { DownloadStats } from '../../shared/download-stats.ts'
+import type { LoadModelRequest, LoadStats, ModelInfo, ModelStatus } from '../../shared/messages.ts'
+import type { Logger } from '../log.ts'
+import { defaultThreads, type LlamaBackend } from './backend.ts'
+import { SequencePool } from './sequence-pool.ts'
+
+export interface ManagedModel {
+  modelId: string
+  source: string
+  model: LlamaModel
+  context: LlamaContext
+  pool: SequencePool<LlamaContextSequence>
+  chatWrapper: ChatWrapper
+  info: ModelInfo
+  loadStats: LoadStats
+  loadedAt: number
+  references: number
+}
+
+/** Gets a model file on local disk, measured (the daemon's resolver). */
+export type ResolveModelFile = (
+  source: string,
+  opts: { signal: AbortSignal }
+) => Promise<{ path: string; stats: DownloadStats }>
+
+const GGUF_MAGIC = Buffer.from('GGUF')
+const DEFAULT_CONTEXT_CAP = 4096
+
+/**
+ * The loaded models. One instance per file and configuration, reference-counted: loading the same
+ * source with the same config again returns the same model, concurrent loads share one, and the
+ * model is freed when the last reference is unloaded and its streams have finished.
+ */
+export class ModelManager {
+  private readonly backend: LlamaBackend
+  private readonly resolve: ResolveModelFile
+  private readonly log: Logger
+  private readonly maxQueueDepth: number
+  private readonly models = new Map<string, ManagedModel>()
+  private readonly loading = new Map<string, Promise<ManagedModel>>()
+
+  constructor(opts: { backend: LlamaBackend; resolve: ResolveModelFile; log: Logger; maxQueueDepth?: number }) {
+    this.backend = opts.backend
+    this.resolve = opts.resolve
+    this.log = opts.log
+    this.maxQueueDepth = opts.maxQueueDepth ?? 32
+  }
+
+  async load(request: LoadModelRequest, signal: AbortSignal): Promise<{ model: ManagedModel; stats: LoadStats }> {
+    const started = performance.now()
+    if (request.modelType !== 'llm') {
+      throw new QvacError('UNSUPPORTED_MODEL_TYPE', `model type "${request.modelType}" is not supported (supported: llm)`)
+    }
+    const resolved = await this.resolve(request.source, { signal })
+    const config = {
+      contextSize: request.config.contextSize,
+      threads: request.config.threads ?? defaultThreads(),
+      gpu: request.config.gpu ?? false,
+      sequences: request.config.sequences ?? 1,
+      maxQueueDepth: request.config.maxQueueDepth ?? this.maxQueueDepth
+    }
+    if (config.sequences < 1 || config.sequences > 64) {
+      throw new QvacError('INVALID_ARGUMENT', `sequences must be between 1 and 64, got ${config.sequences}`)
+    }
+    const modelId = crypto
+      .createHash('sha256')
+      .update(JSON.stringify([resolved.path, config]))
+      .digest('hex')
+      .slice(0, 16)
+
+    let managed = this.models.get(modelId)
+    let initialized = 0
+    if (!managed) {
+      let pending = this.loading.get(modelId)
+      if (!pending) {
+        pending = this.open(modelId, request.source, resolved.path, config, signal)
+        this.loading.set(modelId, pending)
+        pending.then(
+          (m) => this.models.set(modelId, m),
+          () => {}
+        ).finally(() => this.loading.delete(modelId))
+      }
+      managed = await pending
+      initialized = managed.loadStats.modelInitializationTime
+    }
+    managed.references++
+
+    const d = resolved.stats
+    const stats: LoadStats = {
+      totalLoadTime: performance.now() - started,
+      modelInitializationTime: initialized,
+      downloadTime: d.downloadTime,
+      totalBytesDownloaded: d.totalBytesDownloaded,
+      downloadSpeedBps: d.downloadSpeedBps,
+      checksumValidationTime: d.checksumValidationTime,
+      sourceType: d.sourceType,
+      cacheHit: d.cacheHit
+    }
+    if (initialized > 0) managed.loadStats = stats
+    return { model: managed, stats }
+  }
+
+  get(modelId: string): ManagedModel {
+    const model = this.models.get(modelId)
+    if (!model) throw new QvacError('MODEL_NOT_FOUND', `no model loaded with id ${modelId}`, { details: { modelId } })
+    return model
+  }
+
+  /** Drops one reference; at zero the model stops taking streams and is freed once they finish. */
+  async unload(modelId: string): Promise<number> {
+    const managed = this.get(modelId)
+    managed.references--
+    if (managed.references > 0) return managed.references
+    this.models.delete(modelId)
+    await managed.pool.drain(new QvacError('MODEL_NOT_FOUND', `model ${modelId} was unloaded`, { details: { modelId } }))
+    await this.dispose(managed)
+    return 0
+  }
+
+  list(): ModelStatus[] {
+    return [...this.models.values()].map((m) => ({
+      modelId: m.modelId,
+      source: m.source,
+      sizeBytes: m.info.sizeBytes,
+      loadedAt: m.loadedAt,
+      references: m.references,
+      sequences: m.pool.size,
+      activeStreams: m.pool.active,
+      queuedStreams: m.pool.queued,
+      totalLoadTime: m.loadStats.totalLoadTime
+    }))
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.loading.values())
+    const models = [...this.models.values()]
+    this.models.clear()
+    for (const m of models) await this.dispose(m)
+  }
+
+  private async open(
+    modelId: string,
+    source: string,
+    file: string,
+    config: { contextSize?: number; threads: number; gpu: boolean; sequences: number; maxQueueDepth: number },
+    signal: AbortSignal
+  ): Promise<ManagedModel> {
+    const started = performance.now()
+    const sizeBytes = await assertGguf(file)
+    const llama = await this.backend.get()
+
+    let model: LlamaModel
+    try {
+      model = await llama.loadModel({ modelPath: file, gpuLayers: config.gpu ? 'auto' : 0, loadSignal: signal })
+    } catch (err) {
+      if (signal.aborted) throw signal.reason
+      throw new QvacError('MODEL_LOAD_FAILED', `could not load ${path.basename(file)}: ${(err as Error).message}`, {
+        cause: err
+      })
+    }
+    let context: LlamaContext
+    try {
+      context = await model.createContext({
+        contextSize: config.contextSize ?? Math.min(model.trainContextSize, DEFAULT_CONTEXT_CAP),
+        sequences: config.sequences,
+        threads: config.threads
+      })
+    } catch (err) {
+      await model.dispose()
+      throw new QvacError('MODEL_LOAD_FAILED', `could not create a context: ${(err as Error).message}`, { cause: err })
+    }
+    const sequences = Array.from({ length: config.sequences }, () => context.getSequence())
+    const general = model.fileInfo.metadata.general
+    const initTime = performance.now() - started
+    this.log.info(`loaded ${source} as ${modelId} in ${initTime.toFixed(0)} ms`)
+
+    return {
+      modelId,
+      source,
+      model,
+      context,
+      pool: new SequencePool(sequences, config.maxQueueDepth),
+      chatWrapper: resolveChatWrapper(model) ?? new GeneralChatWrapper(),
+      info: {
+        name: general.name ?? path.basename(file),
+        architecture: general.architecture,
+        sizeBytes,
+        contextSize: context.contextSize,
+        trainContextSize: model.trainContextSize,
+        sequences: config.sequences,
+        threads: context.currentThreads,
+        backendDevice: llama.gpu || 'cpu'
+      },
+      loadStats: {
+        totalLoadTime: initTime,
+        modelInitializationTime: initTime,
+        downloadTime: 0,
+        totalBytesDownloaded: 0,
+        downloadSpeedBps: 0,
+        checksumValidationTime: 0,
+        sourceType: 'file',
+        cacheHit: false
+      },
+      loadedAt: Date.now(),
+      references: 0
+    }
+  }
+
+  private async dispose(m: ManagedModel): Promise<void> {
+    try {
+      await m.context.dispose()
+      await m.model.dispose()
+    } catch (err) {
+      this.log.error(`disposing model ${m.modelId}`, err)
+    }
+  }
+}
+
+/** A clear error for a file that is not a GGUF model, before the backend sees it. */
+async function assertGguf(file: string): Promise<number> {
+  let handle: fs.FileHandle | null = null
+  try {
+    handle = await fs.open(file, 'r')
+    const { size } = await handle.stat()
+    const magic = Buffer.alloc(4)
+    await handle.read(magic, 0, 4, 0)
+    if (!magic.equals(GGUF_MAGIC)) {
+      throw new QvacError('INVALID_MODEL_FILE', `${path.basename(file)} is not a GGUF model file`, {
+        details: { size }
+      })
+    }
+    return size
+  } catch (err) {
+    if (isQvacError(err)) throw err
+    throw new QvacError('MODEL_NOT_FOUND', `cannot read model file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      cause: err
+    })
+  } finally {
+    await handle?.close()
+  }
+}

@@ -1,0 +1,116 @@
+import crypto, { type Hash } from 'node:crypto'
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import { finished } from 'node:stream/promises'
+
+/**
+ * Writes a download to its temp file and hashes it on the way, so verification needs no second
+ * read. `open(path, { resume: true })` keeps the bytes already there and hashes them first.
+ * `finish()` fsyncs and returns the digest; `close()` leaves the file as is (resumable).
+ */
+export class FileSink {
+  readonly path: string
+  bytes = 0
+  hashMs = 0
+  private readonly hash: Hash = crypto.createHash('sha256')
+  private handle: fsp.FileHandle | null = null
+  private out: fs.WriteStream | null = null
+  private failure: Error | null = null
+
+  private constructor(filePath: string) {
+    this.path = filePath
+  }
+
+  static async open(filePath: string, opts: { resume: boolean }): Promise<FileSink> {
+    const sink = new FileSink(filePath)
+    if (opts.resume) await sink.hashExisting()
+    sink.handle = await fsp.open(filePath, opts.resume ? 'a' : 'w')
+    sink.out = sink.handle.createWriteStream({ autoClose: false })
+    // Kept, not thrown from an event: the next write or finish reports it (ENOSPC and the like).
+    sink.out.on('error', (err) => {
+      sink.failure = err
+    })
+    return sink
+  }
+
+  /** Bytes already in a file, as the resume offset: 0 when there is none. */
+  static async existingSize(filePath: string): Promise<number> {
+    try {
+      return (await fsp.stat(filePath)).size
+    } catch {
+      return 0
+    }
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure
+    this.update(chunk)
+    this.bytes += chunk.byteLength
+    if (!(this.out as fs.WriteStream).write(chunk)) await drained(this.out as fs.WriteStream)
+  }
+
+  /** Flushes, fsyncs and closes; returns the SHA-256 of everything in the file (hex). */
+  async finish(): Promise<string> {
+    if (this.failure) throw this.failure
+    const out = this.out as fs.WriteStream
+    out.end()
+    await finished(out)
+    await (this.handle as fsp.FileHandle).sync()
+    await this.close()
+    const started = performance.now()
+    const digest = this.hash.digest('hex')
+    this.hashMs += performance.now() - started
+    return digest
+  }
+
+  /** Stops writing and keeps what is on disk, for a later resume. */
+  async close(): Promise<void> {
+    const out = this.out
+    const handle = this.handle
+    this.out = null
+    this.handle = null
+    if (out && !out.writableEnded) {
+      out.end()
+      await finished(out).catch(() => {})
+    }
+    if (handle) await handle.close()
+  }
+
+  private async hashExisting(): Promise<void> {
+    for await (const chunk of fs.createReadStream(this.path)) {
+      this.update(chunk as Buffer)
+      this.bytes += (chunk as Buffer).byteLength
+    }
+  }
+
+  private update(chunk: Uint8Array): void {
+    const started = performance.now()
+    this.hash.update(chunk)
+    this.hashMs += performance.now() - started
+  }
+}
+
+/** SHA-256 of a whole file (hex) and the time spent, for verifying a local or cached file. */
+export async function hashFile(filePath: string, signal?: AbortSignal): Promise<{ sha256: string; ms: number }> {
+  const started = performance.now()
+  const hash = crypto.createHash('sha256')
+  for await (const chunk of fs.createReadStream(filePath, { highWaterMark: 1 << 20, signal })) {
+    hash.update(chunk as Buffer)
+  }
+  return { sha256: hash.digest('hex'), ms: performance.now() - started }
+}
+
+function drained(out: fs.WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ondrain = () => {
+      out.off('error', onerror)
+      resolve()
+    }
+    const onerror = (err: Error) => {
+      out.off('drain', ondrain)
+      reject(err)
+    }
+    out.once('drain', ondrain)
+    out.once('error', onerror)
+  })
+}

@@ -1,0 +1,129 @@
+import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
+import type { InferRequest, InferStats, StopReason, StreamTrailer } from '../../shared/messages.ts'
+import type { Logger } from '../log.ts'
+import type { ModelManager } from '../inference/model-manager.ts'
+import { chatPrompt, completionPrompt } from '../inference/prompt.ts'
+import { generate, type SamplingParams } from '../inference/generate.ts'
+import type { Handler } from './router.ts'
+
+export interface InferLimits {
+  /** The largest `maxTokens` a request may ask for. */
+  maxTokens: number
+  /** The largest window a client may grant up front. */
+  maxWindow: number
+}
+
+// As llama.cpp's server: sampling defaults when the request leaves them out.
+const DEFAULT_SAMPLING = { temperature: 0.8, topP: 0.95, topK: 40 }
+
+/**
+ * The `infer` stream. Its response is the trailer: every accepted request gets exactly one,
+ * whether it ended by eos, length, stop sequence, cancel or error.
+ */
+export function inferHandler(models: ModelManager, limits: InferLimits, log: Logger, debug = false): Handler<'infer'> {
+  return async (request, ctx) => {
+    const started = performance.now()
+    const stream = ctx.streams.open({
+      streamId: request.streamId,
+      modelId: request.modelId,
+      peer: ctx.caller.publicKey,
+      window: Math.min(request.window, limits.maxWindow)
+    })
+    const trailer = (fields: {
+      stopReason: StopReason
+      stats?: Omit<InferStats, 'totalTime'>
+      error?: WireError
+    }): StreamTrailer => ({
+      frames: stream.framesSent,
+      ...fields,
+      stats: {
+        timeToFirstToken: 0,
+        tokensPerSecond: 0,
+        promptTokens: 0,
+        generatedTokens: stream.generatedTokens,
+        promptEvalTime: 0,
+        queueMs: 0,
+        ...fields.stats,
+        totalTime: performance.now() - started
+      }
+    })
+
+    try {
+      const params = validate(request, limits)
+      const managed = models.get(request.modelId)
+      const prompt =
+        request.messages !== undefined
+          ? chatPrompt(managed.model, managed.chatWrapper, request.messages)
+          : completionPrompt(managed.model, request.prompt as string)
+      if (prompt.tokens.length >= managed.info.contextSize) {
+        throw new QvacError(
+          'PROMPT_TOO_LONG',
+          `the prompt is ${prompt.tokens.length} tokens; the context holds ${managed.info.contextSize}`,
+          { details: { promptTokens: prompt.tokens.length, contextSize: managed.info.contextSize } }
+        )
+      }
+
+      const signal = AbortSignal.any([ctx.signal, stream.cancelled.signal])
+      const lease = await managed.pool.acquire(signal)
+      let result
+      try {
+        result = await generate(managed.model, lease.item, prompt, params, stream, signal)
+      } finally {
+        lease.release()
+      }
+      const stats = {
+        timeToFirstToken: result.firstTokenAt > 0 ? result.firstTokenAt - started : 0,
+        tokensPerSecond: result.tokensPerSecond,
+        promptTokens: result.promptTokens,
+        generatedTokens: result.generatedTokens,
+        promptEvalTime: result.promptEvalTime,
+        queueMs: lease.queueMs
+      }
+      if (result.stopReason === 'cancelled' && !stream.cancelled.signal.aborted) {
+        // Not the client's cancel: the deadline, a disconnect or shutdown.
+        return trailer({ stopReason: 'error', stats, error: toWireError(ctx.signal.reason, debug) })
+      }
+      return trailer({ stopReason: result.stopReason, stats })
+    } catch (err) {
+      if (stream.cancelled.signal.aborted) return trailer({ stopReason: 'cancelled' })
+      if (!(err instanceof QvacError)) log.error(`infer on ${request.modelId} failed`, err)
+      return trailer({ stopReason: 'error', error: toWireError(err, debug) })
+    } finally {
+      ctx.streams.delete(stream)
+    }
+  }
+}
+
+export function cancelHandler(): Handler<'cancel'> {
+  return ({ streamId }, ctx) => {
+    const stream = ctx.streams.get(streamId)
+    if (!stream) return { cancelled: false }
+    stream.cancelled.abort(new QvacError('REQUEST_ABORTED', 'cancelled by the client'))
+    return { cancelled: true }
+  }
+}
+
+function validate(request: InferRequest, limits: InferLimits): SamplingParams {
+  const invalid = (message: string, field: string) =>
+    new QvacError('INVALID_INFERENCE_PARAMS', message, { details: { field } })
+  if ((request.prompt === undefined) === (request.messages === undefined)) {
+    throw invalid('give exactly one of prompt and messages', 'prompt')
+  }
+  if (request.messages !== undefined && request.messages.length === 0) throw invalid('messages is empty', 'messages')
+  if (request.maxTokens < 1 || request.maxTokens > limits.maxTokens) {
+    throw invalid(`maxTokens must be between 1 and ${limits.maxTokens}, got ${request.maxTokens}`, 'maxTokens')
+  }
+  if (request.window < 1) throw invalid('window must be at least 1', 'window')
+  const temperature = request.temperature ?? DEFAULT_SAMPLING.temperature
+  const topP = request.topP ?? DEFAULT_SAMPLING.topP
+  if (!(temperature >= 0 && temperature <= 10)) throw invalid(`temperature must be within 0..10, got ${temperature}`, 'temperature')
+  if (!(topP > 0 && topP <= 1)) throw invalid(`topP must be within (0, 1], got ${topP}`, 'topP')
+  return {
+    maxTokens: request.maxTokens,
+    temperature,
+    topP,
+    topK: request.topK ?? DEFAULT_SAMPLING.topK,
+    seed: request.seed ?? Math.floor(Math.random() * 0xffffffff),
+    stop: request.stop
+  }
+}

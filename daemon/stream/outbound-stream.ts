@@ -1,0 +1,151 @@
+import c from 'compact-encoding'
+import type ProtomuxRPC from 'protomux-rpc'
+import { streamChunk, type StreamStatus } from '../../shared/messages.ts'
+
+export interface OutboundStreamOptions {
+  rpc: ProtomuxRPC
+  streamId: number
+  modelId: string
+  peer: Buffer | null
+  /** Frames the client accepts before granting more credit. */
+  window: number
+  /** Later tokens produced within this many ms share one frame; the first is sent at once. */
+  coalesceMs?: number
+  /** A frame never holds more tokens; generation waits for credit beyond it. */
+  maxFrameTokens?: number
+}
+
+const MAX_CREDITS = 1 << 20
+
+/**
+ * The daemon's end of one infer stream: ordered `infer.chunk` frames under credit-based flow
+ * control. The client's window bounds what travels unread; beyond it the daemon holds at most one
+ * frame of `maxFrameTokens` tokens, and `write` makes generation wait for credit.
+ */
+export class OutboundStream {
+  readonly streamId: number
+  readonly modelId: string
+  readonly peer: Buffer | null
+  state: StreamStatus['state'] = 'queued'
+  generatedTokens = 0
+  framesSent = 0
+  credits: number
+
+  private readonly rpc: ProtomuxRPC
+  private readonly coalesceMs: number
+  private readonly maxFrameTokens: number
+  private pendingText = ''
+  private pendingTokens: number[] = []
+  private timer: NodeJS.Timeout | null = null
+  private creditWaiter: (() => void) | null = null
+  /** Set by a client `cancel`; generation watches it beside the call's own signal. */
+  readonly cancelled = new AbortController()
+
+  constructor(opts: OutboundStreamOptions) {
+    this.rpc = opts.rpc
+    this.streamId = opts.streamId
+    this.modelId = opts.modelId
+    this.peer = opts.peer
+    this.credits = opts.window
+    this.coalesceMs = opts.coalesceMs ?? 2
+    this.maxFrameTokens = opts.maxFrameTokens ?? 32
+  }
+
+  get bufferedTokens(): number {
+    return this.pendingTokens.length
+  }
+
+  status(): StreamStatus {
+    return {
+      streamId: this.streamId,
+      modelId: this.modelId,
+      peer: this.peer,
+      state: this.state,
+      generatedTokens: this.generatedTokens,
+      framesSent: this.framesSent,
+      credits: this.credits,
+      bufferedTokens: this.bufferedTokens
+    }
+  }
+
+  /** Adds generated tokens and their text; resolves when generation may go on. */
+  async write(text: string, tokens: number[], signal: AbortSignal): Promise<void> {
+    this.generatedTokens += tokens.length
+    this.pendingText += text
+    for (const token of tokens) this.pendingTokens.push(token)
+
+    if (this.framesSent === 0 && this.credits > 0) {
+      this.flush() // stream early: the first token leaves at once
+    } else if (this.pendingTokens.length >= this.maxFrameTokens) {
+      await this.flushWhenCredited(signal)
+    } else if (this.timer === null) {
+      this.timer = setTimeout(() => {
+        this.timer = null
+        this.flush()
+      }, this.coalesceMs)
+    }
+  }
+
+  /** Sends what is left, waiting for credit if the reader is behind. */
+  async end(signal: AbortSignal): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    if (this.pendingText.length > 0 || this.pendingTokens.length > 0) await this.flushWhenCredited(signal)
+  }
+
+  credit(n: number): void {
+    this.credits = Math.min(MAX_CREDITS, this.credits + n)
+    if (this.timer === null) this.flush()
+    const waiter = this.creditWaiter
+    this.creditWaiter = null
+    waiter?.()
+  }
+
+  /** Stops the timer; the stream sends nothing more. */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  private async flushWhenCredited(signal: AbortSignal): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    while (!this.flush()) {
+      this.state = 'waiting-for-credit'
+      await this.creditOrAbort(signal)
+      this.state = 'generating'
+    }
+  }
+
+  /** Sends the pending frame if there is one and credit for it; false when it must wait. */
+  private flush(): boolean {
+    if (this.pendingText.length === 0 && this.pendingTokens.length === 0) return true
+    if (this.credits <= 0) return false
+    const frame = { streamId: this.streamId, seq: this.framesSent, text: this.pendingText, tokens: this.pendingTokens }
+    this.pendingText = ''
+    this.pendingTokens = []
+    this.credits--
+    this.framesSent++
+    try {
+      this.rpc.event('infer.chunk', c.encode(streamChunk, frame), { requestEncoding: c.raw })
+    } catch {
+      // The channel closed: the router aborts the call, which ends generation.
+    }
+    return true
+  }
+
+  private creditOrAbort(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason)
+      const onabort = () => {
+        this.creditWaiter = null
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onabort, { once: true })
+      this.creditWaiter = () => {
+        signal.removeEventListener('abort', onabort)
+        resolve()
+      }
+    })
+  }
+}
