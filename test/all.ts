@@ -2,4 +2,6 @@
 import './wire.test.ts'
 import './connect.test.ts'
 import './errors.test.ts'
+import './inference.test.ts'
+import './stream.test.ts'
 import './cli.test.ts'

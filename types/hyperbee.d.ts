@@ -12,6 +12,7 @@ declare module 'hyperbee' {
     readonly peers: unknown[]
     ready(): Promise<void>
     close(): Promise<void>
+    findingPeers(): () => void
     has(start: number, end?: number): Promise<boolean>
     clear(start: number, end?: number): Promise<unknown>
     on(event: 'download' | 'upload', listener: (index: number, byteLength: number) => void): this

@@ -50,7 +50,8 @@ declare module 'hyperdrive' {
     entry(name: string, opts?: { follow?: boolean }): Promise<DriveEntry | null>
     getBlobs(): Promise<Hyperblobs>
     createReadStream(name: string): BlobReadStream
-    createWriteStream(name: string): BlobWriteStream
+    createWriteStream(name: string, opts?: { metadata?: unknown }): BlobWriteStream
+    del(name: string): Promise<void>
   }
 }
 

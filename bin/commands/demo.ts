@@ -4,15 +4,18 @@ import path from 'node:path'
 import createTestnet from 'hyperdht/testnet.js'
 import { Daemon } from '../../daemon/index.ts'
 import { connect, formatKey } from '../../client/index.ts'
+import { writeTinyLlamaGguf } from '../../daemon/inference/tiny-model.ts'
 import { statusToTable } from '../format/status.ts'
-import { formatDuration } from '../format/units.ts'
+import { formatBytes, formatDuration } from '../format/units.ts'
+import { trailerToTable } from '../format/trailer.ts'
 
 const TOPIC = 'qvacd-demo'
 
 /**
  * `npm start`: a whole qvacd on loopback. A 5-node DHT testnet on 127.0.0.1 (a lone bootstrapper
  * makes first connects hang, STACK.md), a daemon with a throwaway storage dir, a client that finds
- * it by topic; pings and the status table, then everything is closed and the process exits.
+ * it by topic; pings, then a generated tiny model loaded and streamed token by token over the
+ * swarm, the trailer's stats and the status table; then everything is closed and the process exits.
  */
 export async function runDemo(opts: { pings: number }): Promise<void> {
   const out = (line = '') => process.stdout.write(line + '\n')
@@ -46,6 +49,23 @@ export async function runDemo(opts: { pings: number }): Promise<void> {
     const at = (q: number) => rtts[Math.min(rtts.length - 1, Math.floor(q * rtts.length))]
     out(`ping over the swarm, ${rtts.length} round trips:`)
     out(`  min ${formatDuration(rtts[0])}  median ${formatDuration(at(0.5))}  p95 ${formatDuration(at(0.95))}  max ${formatDuration(rtts[rtts.length - 1])}`)
+    out()
+
+    t = performance.now()
+    const model = writeTinyLlamaGguf(path.join(storage, 'tiny-llama.gguf'), { eos: 'suppress' })
+    out(`model: a tiny random-weights llama GGUF (${formatBytes(model.size)}), generated in ${formatDuration(performance.now() - t)}`)
+    const loaded = await client.loadModel({ source: model.path, config: { sequences: 2 } })
+    out(`loadModel over the swarm: ${loaded.modelId} (${loaded.info.architecture}, context ${loaded.info.contextSize}, ${loaded.info.threads} thread(s), ${loaded.info.backendDevice}) in ${formatDuration(loaded.stats.totalLoadTime)}`)
+    out()
+
+    const prompt = 'Hello world'
+    out(`infer "${prompt}", 64 tokens, greedy; chunks as they arrive:`)
+    process.stdout.write(`  ${prompt}`)
+    const stream = client.infer({ modelId: loaded.modelId, prompt, maxTokens: 64, temperature: 0 })
+    for await (const chunk of stream) process.stdout.write(chunk.text)
+    out()
+    out()
+    out(trailerToTable(await stream.trailer))
     out()
 
     out('qvacd status (asked over the swarm):')

@@ -1,7 +1,7 @@
 import { plainTable } from './table.ts'
 import type { DaemonStatus } from '../../client/index.ts'
 import { formatKey } from '../../client/index.ts'
-import { formatDuration } from './units.ts'
+import { formatBytes, formatDuration } from './units.ts'
 
 /** The status as plain JSON: keys as printed (z32), the topic in hex. */
 export function statusToJson(status: DaemonStatus) {
@@ -19,7 +19,8 @@ export function statusToJson(status: DaemonStatus) {
       calls: p.calls,
       inFlight: p.inFlight
     })),
-    models: status.models,
+    models: status.models.map((m) => ({ ...m, loadedAt: new Date(m.loadedAt).toISOString() })),
+    streams: status.streams.map((s) => ({ ...s, peer: s.peer ? formatKey(s.peer) : 'local' })),
     inFlight: status.inFlight,
     methods: status.methods
   }
@@ -34,14 +35,40 @@ export function statusToTable(status: DaemonStatus): string {
     ['VERSION', `${status.version} (protocol ${status.protocolVersion})`],
     ['UPTIME', formatDuration(status.uptimeMs)],
     ['PEERS', String(status.peers.length)],
-    ['MODELS', status.models.length === 0 ? 'none loaded' : status.models.map((m) => `${m.modelId} ${m.source}`).join('\n')],
+    ['MODELS', status.models.length === 0 ? 'none loaded' : String(status.models.length)],
+    ['STREAMS', `${status.streams.length} open`],
     ['IN FLIGHT', String(status.inFlight)]
   )
   const parts = [summary.toString()]
 
+  const now = status.startedAt + status.uptimeMs
+  if (status.models.length > 0) {
+    const models = plainTable(['MODEL', 'SOURCE', 'SIZE', 'REFS', 'STREAMS', 'QUEUED', 'LOAD', 'LOADED'])
+    for (const m of status.models) {
+      models.push([
+        m.modelId,
+        m.source,
+        formatBytes(m.sizeBytes),
+        m.references,
+        `${m.activeStreams}/${m.sequences}`,
+        m.queuedStreams,
+        formatDuration(m.totalLoadTime),
+        `${formatDuration(now - m.loadedAt)} ago`
+      ])
+    }
+    parts.push(models.toString())
+  }
+
+  if (status.streams.length > 0) {
+    const streams = plainTable(['STREAM', 'MODEL', 'PEER', 'STATE', 'TOKENS', 'FRAMES', 'CREDITS'])
+    for (const s of status.streams) {
+      streams.push([s.streamId, s.modelId, s.peer ? formatKey(s.peer).slice(0, 12) : 'local', s.state, s.generatedTokens, s.framesSent, s.credits])
+    }
+    parts.push(streams.toString())
+  }
+
   if (status.peers.length > 0) {
     const peers = plainTable(['PEER', 'CONNECTED', 'CALLS', 'IN FLIGHT'])
-    const now = status.startedAt + status.uptimeMs
     for (const p of status.peers) {
       peers.push([formatKey(p.publicKey), `${formatDuration(now - p.connectedAt)} ago`, p.calls, p.inFlight])
     }

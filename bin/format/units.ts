@@ -8,3 +8,15 @@ export function formatDuration(ms: number): string {
   if (m < 60) return `${m}m ${Math.floor(s % 60)}s`
   return `${Math.floor(m / 60)}h ${m % 60}m`
 }
+
+/** 512 B, 654.0 KiB, 81.9 MiB, 4.2 GiB. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`
+}

@@ -16,7 +16,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /** Settles with `work`, or rejects at once when the signal aborts (the work is left to its own end). */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work
   if (signal.aborted) {
     work.catch(() => {})
     return Promise.reject(abortError(signal))

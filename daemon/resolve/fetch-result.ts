@@ -52,3 +52,9 @@ function sizeMismatch(source: string, actual: number, expected: number): QvacErr
     details: { source, actual, expected }
   })
 }
+
+export function checksumMismatch(source: string, expected: string, actual: string): QvacError {
+  return new QvacError('CHECKSUM_VALIDATION_FAILED', `SHA-256 of ${source} is ${actual}, expected ${expected}`, {
+    details: { source, expected, actual }
+  })
+}

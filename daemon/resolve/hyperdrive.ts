@@ -6,7 +6,7 @@ import type { Hypercore } from 'hyperbee'
 import { QvacError } from '../../shared/errors.ts'
 import { formatKey } from '../../shared/keys.ts'
 import { abortError, untilAborted } from './abort.ts'
-import type { PartialFiles } from './cache.ts'
+import { removePartial, type PartialFiles } from './cache.ts'
 import { FileSink } from './file-sink.ts'
 import { checkDeclaredSize, checkFinalSize, type FetchLimits, type FetchResult } from './fetch-result.ts'
 import type { DownloadReporter } from './progress.ts'
@@ -39,6 +39,7 @@ export async function fetchFromDrive(opts: {
   let discovery: PeerDiscovery | null = null
   let stopWatching = () => {}
   let sink: FileSink | null = null
+  let complete = false
   try {
     await untilAborted(drive.ready(), signal)
     discovery = swarm.join(drive.discoveryKey, { server: false, client: true })
@@ -55,7 +56,8 @@ export async function fetchFromDrive(opts: {
     const blob = entry.value.blob
     const size = blob ? await untilAborted(blobs.getByteLength(blob), signal) : 0
     checkDeclaredSize(size, limits, source)
-    if (blob && drive.core.peers.length === 0 && !(await isLocal(blobs.core, blob))) {
+    const local = blob === null || (await isLocal(blobs.core, blob))
+    if (!local && drive.core.peers.length === 0) {
       throw unavailable(key, 'no peer is seeding it and this store holds only part of the file')
     }
 
@@ -72,9 +74,11 @@ export async function fetchFromDrive(opts: {
     const read: BlobReadStream | null = blob ? blobs.createReadStream(blob) : null
     const onabort = () => read?.destroy(abortError(signal))
     signal.addEventListener('abort', onabort, { once: true })
-    const stopRelookup = watchSeeders(blobs.core, discovery, opts.peerWaitMs, () =>
-      read?.destroy(unavailable(key, `every seeder left and none came back within ${opts.peerWaitMs} ms; the blocks already here are kept`))
-    )
+    const stopRelookup = local
+      ? () => {}
+      : watchSeeders(blobs.core, discovery, opts.peerWaitMs, () =>
+          read?.destroy(unavailable(key, `every seeder left and none came back within ${opts.peerWaitMs} ms; the blocks already here are kept`))
+        )
     stopWatching = () => {
       blobs.core.off('download', ondownload)
       signal.removeEventListener('abort', onabort)
@@ -90,6 +94,7 @@ export async function fetchFromDrive(opts: {
     }
     checkFinalSize(sink.bytes, size, limits, source, { partial: false })
     const sha256 = await sink.finish()
+    complete = true
     reporter.flush()
     return {
       sha256,
@@ -105,13 +110,15 @@ export async function fetchFromDrive(opts: {
   } finally {
     stopWatching()
     await sink?.close()
+    // The corestore keeps the verified blocks for a resume; a half-written copy has no use.
+    if (!complete) await removePartial(opts.partial)
     await discovery?.destroy().catch(() => {})
     await drive.close().catch(() => {})
   }
 }
 
-async function isLocal(core: Hypercore, blob: BlobId): Promise<boolean> {
-  return blob.blockLength === 0 || core.has(blob.blockOffset, blob.blockOffset + blob.blockLength)
+function isLocal(core: Hypercore, blob: BlobId): Promise<boolean> {
+  return blob.blockLength === 0 ? Promise.resolve(true) : core.has(blob.blockOffset, blob.blockOffset + blob.blockLength)
 }
 
 /**
@@ -143,6 +150,7 @@ function watchSeeders(core: Hypercore, discovery: PeerDiscovery, waitMs: number,
 
   core.on('peer-remove', onremove)
   core.on('peer-add', onadd)
+  onremove()
   return () => {
     stop()
     core.off('peer-remove', onremove)

@@ -1,0 +1,228 @@
+import path from 'node:path'
+import type Corestore from 'corestore'
+import type Hyperswarm from 'hyperswarm'
+import type { PeerDiscovery } from 'hyperswarm'
+import type { DownloadMetricsHooks, DownloadStats, SourceType } from '../../shared/download-stats.ts'
+import { QvacError } from '../../shared/errors.ts'
+import { Registry } from '../registry/registry.ts'
+import { abortError, throwIfAborted } from './abort.ts'
+import { ModelCache } from './cache.ts'
+import { checksumMismatch, type FetchLimits, type FetchResult } from './fetch-result.ts'
+import { resolveLocalFile } from './file.ts'
+import { fetchHttp } from './http.ts'
+import { fetchFromDrive } from './hyperdrive.ts'
+import type { DownloadReporter } from './progress.ts'
+import { lookupRegistryModel } from './registry.ts'
+import { SharedDownloads } from './shared-downloads.ts'
+import { parseSource, type ParsedSource } from './source-uri.ts'
+
+export interface ModelResolverOptions {
+  /** The daemon's storage dir; the cache lives in `storage/cache`. */
+  storage: string
+  /** Drives and the registry replicate through it. */
+  store: Corestore
+  /** Joined to a drive's discovery key to find seeders; replication on its connections is the owner's job. */
+  swarm: Hyperswarm
+  /** The registry behind `registry://NAME`. */
+  registryKey?: Buffer
+  /** Largest file accepted from any download (bytes). */
+  maxBytes?: number
+  /** How long a drive download waits for a seeder to come back once every seeder left (ms). */
+  peerWaitMs?: number
+}
+
+export interface ResolveOptions {
+  stats?: boolean
+  /** SHA-256 (hex) the file must have; a file that differs is never served. */
+  expectedSha256?: string
+  hooks?: DownloadMetricsHooks
+  signal?: AbortSignal
+}
+
+export interface ResolvedModel {
+  path: string
+  stats: DownloadStats
+}
+
+type FetchSource = Extract<ParsedSource, { type: 'hyperdrive' | 'http' }>
+
+/** What a shared download hands every waiter: the file, and what fetching it cost. */
+interface Fetched {
+  path: string
+  sha256: string
+  size: number
+  cacheHit: boolean
+  transfer: FetchResult | null
+  checksumMs: number
+}
+
+const DEFAULT_PEER_WAIT_MS = 60_000
+
+/**
+ * Turns a model source into a verified local file: `hyperdrive://` / `pear://`, `registry://`,
+ * `http(s)://`, a local path or `file://`. Downloads land in a content-addressed cache only after
+ * their SHA-256 was checked; concurrent resolves of one source share one download.
+ */
+export class ModelResolver {
+  readonly cache: ModelCache
+  private readonly store: Corestore
+  private readonly swarm: Hyperswarm
+  private readonly registryKey: Buffer | undefined
+  private readonly maxBytes: number
+  private readonly peerWaitMs: number
+  private readonly downloads = new SharedDownloads()
+  private registry: Registry | null = null
+  private registryDiscovery: PeerDiscovery | null = null
+
+  constructor(opts: ModelResolverOptions) {
+    this.cache = new ModelCache(path.join(opts.storage, 'cache'))
+    this.store = opts.store
+    this.swarm = opts.swarm
+    this.registryKey = opts.registryKey
+    this.maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER
+    this.peerWaitMs = opts.peerWaitMs ?? DEFAULT_PEER_WAIT_MS
+  }
+
+  async ready(): Promise<void> {
+    await this.cache.ready()
+    if (!this.registryKey) return
+    this.registry = new Registry({ store: this.store, key: this.registryKey })
+    await this.registry.ready()
+    // Joined both ways: the daemon finds the registry's writer and serves the registry to others.
+    this.registryDiscovery = this.swarm.join(this.registry.discoveryKey, { server: true, client: true })
+    const found = this.registry.findingPeers()
+    this.swarm.flush().then(found, found)
+  }
+
+  /** Aborts downloads in flight (their partial files stay for a resume), leaves the registry. */
+  async close(): Promise<void> {
+    await this.downloads.close()
+    if (this.registryDiscovery) await this.registryDiscovery.destroy().catch(() => {})
+    if (this.registry) await this.registry.close()
+  }
+
+  resolveModel(source: string, opts?: ResolveOptions & { stats?: false }): Promise<string>
+  resolveModel(source: string, opts: ResolveOptions & { stats: true }): Promise<ResolvedModel>
+  resolveModel(source: string, opts?: ResolveOptions): Promise<string | ResolvedModel>
+  async resolveModel(source: string, opts: ResolveOptions = {}): Promise<string | ResolvedModel> {
+    const resolved = await this.resolve(source, opts)
+    return opts.stats ? resolved : resolved.path
+  }
+
+  private async resolve(source: string, opts: ResolveOptions): Promise<ResolvedModel> {
+    const started = performance.now()
+    const { hooks, signal } = opts
+    const expected = opts.expectedSha256 === undefined ? undefined : parseSha256(opts.expectedSha256)
+    const parsed = parseSource(source)
+    throwIfAborted(signal)
+    try {
+      if (parsed.type === 'file') {
+        const local = await resolveLocalFile(parsed.path, expected, hooks, signal)
+        return { path: local.path, stats: statsOf('file', null, local.checksumMs, started, false) }
+      }
+      if (parsed.type === 'registry') {
+        const entry = await lookupRegistryModel(this.registry, parsed.name, signal)
+        if (expected !== undefined && expected !== entry.sha256) throw checksumMismatch(parsed.id, expected, entry.sha256)
+        const target = parseSource(entry.source) as FetchSource
+        return await this.resolveCached(parsed.id, target, entry.sha256, { maxBytes: this.maxBytes, expectedSize: entry.size }, 'registry', opts, started)
+      }
+      return await this.resolveCached(parsed.id, parsed, expected, { maxBytes: this.maxBytes }, parsed.type, opts, started)
+    } catch (err) {
+      if (signal?.aborted) throw abortError(signal)
+      throw err
+    }
+  }
+
+  /**
+   * A cache hit for `alias` (the source as asked, e.g. `registry://x`), or one download of
+   * `target` shared with every concurrent resolve of it, checked against `expected`.
+   */
+  private async resolveCached(
+    alias: string,
+    target: FetchSource,
+    expected: string | undefined,
+    limits: FetchLimits,
+    sourceType: SourceType,
+    opts: ResolveOptions,
+    started: number
+  ): Promise<ResolvedModel> {
+    const { hooks, signal } = opts
+    const hit = await this.cache.lookup(alias, expected, hooks)
+    if (hit) {
+      hooks?.onCacheHit?.()
+      return { path: hit.path, stats: statsOf(sourceType, null, hit.checksumMs, started, true) }
+    }
+
+    const fetched = await this.downloads.run(target.id, (taskSignal, reporter) => this.fetch(target, expected, limits, taskSignal, reporter), {
+      hooks,
+      signal
+    })
+    // A caller that joined someone else's download may have expected other bytes.
+    if (expected !== undefined && fetched.sha256 !== expected) throw checksumMismatch(alias, expected, fetched.sha256)
+    if (alias !== target.id) await this.cache.record(alias, fetched.sha256, fetched.size)
+    if (fetched.cacheHit) hooks?.onCacheHit?.()
+    return { path: fetched.path, stats: statsOf(sourceType, fetched.transfer, fetched.checksumMs, started, fetched.cacheHit) }
+  }
+
+  /** One shared download: the cache again (a download may have finished since), then the source. */
+  private async fetch(
+    target: FetchSource,
+    expected: string | undefined,
+    limits: FetchLimits,
+    signal: AbortSignal,
+    reporter: DownloadReporter
+  ): Promise<Fetched> {
+    const hit = await this.cache.lookup(target.id, expected)
+    if (hit) return { path: hit.path, sha256: hit.sha256, size: hit.size, cacheHit: true, transfer: null, checksumMs: hit.checksumMs }
+
+    const partial = this.cache.partial(target.id)
+    const transfer =
+      target.type === 'http'
+        ? await fetchHttp({ url: target.url, partial, limits, signal, reporter })
+        : await fetchFromDrive({
+            store: this.store,
+            swarm: this.swarm,
+            key: target.key,
+            path: target.path,
+            source: target.id,
+            partial,
+            limits,
+            peerWaitMs: this.peerWaitMs,
+            signal,
+            reporter
+          })
+
+    // Hashed on the way in; what is left is the comparison.
+    reporter.checksumStart()
+    const ok = expected === undefined || transfer.sha256 === expected
+    reporter.checksumEnd({ ok, ms: transfer.hashMs })
+    if (!ok) {
+      await this.cache.discardPartial(target.id)
+      throw checksumMismatch(target.id, expected as string, transfer.sha256)
+    }
+    const file = await this.cache.commit(target.id, transfer.sha256, transfer.size)
+    return { path: file, sha256: transfer.sha256, size: transfer.size, cacheHit: false, transfer, checksumMs: transfer.hashMs }
+  }
+}
+
+function statsOf(sourceType: SourceType, transfer: FetchResult | null, checksumMs: number, started: number, cacheHit: boolean): DownloadStats {
+  const downloadTime = transfer?.downloadMs ?? 0
+  const bytes = transfer?.bytesDownloaded ?? 0
+  return {
+    sourceType,
+    cacheHit,
+    downloadTime,
+    totalDownloadTime: performance.now() - started,
+    totalBytesDownloaded: bytes,
+    bytesResumed: transfer?.bytesResumed ?? 0,
+    downloadSpeedBps: downloadTime > 0 ? Math.round(bytes / (downloadTime / 1000)) : 0,
+    checksumValidationTime: checksumMs
+  }
+}
+
+function parseSha256(value: string): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/i.test(value)) {
+    throw new QvacError('INVALID_ARGUMENT', 'expectedSha256 must be 64 hex characters')
+  }
+  return value.toLowerCase()
+}
