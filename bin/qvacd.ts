@@ -1,5 +1,5 @@
 // qvacd command line: argument parsing and printing; the work is in daemon/ and client/.
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { SOFTWARE_VERSION } from '../shared/version.ts'
 import { runStart } from './commands/start.ts'
 import { runStatus } from './commands/status.ts'
@@ -12,7 +12,6 @@ const program = new Command()
   .name('qvacd')
   .description('Peer-to-peer model-serving daemon: LLM inference over a Hyperswarm topic')
   .version(SOFTWARE_VERSION)
-  .showHelpAfterError()
 
 const storageOption = () =>
   new Option('--storage <dir>', 'storage dir (keys, cache, control socket)').env('QVACD_STORAGE').default(defaultStorage())
@@ -26,6 +25,10 @@ program
   .addOption(storageOption())
   .addOption(bootstrapOption())
   .option('--allow <key,...>', 'only these peer public keys may connect (z32 or hex)')
+  .option('--threads <n>', 'inference threads for models loaded without a threads setting (default: cores - 1)', positiveInt)
+  .option('--gpu', 'let the inference backend use a GPU if it finds one')
+  .option('--max-tokens <n>', 'largest maxTokens a stream may ask for', positiveInt, 4096)
+  .option('--max-queue-depth <n>', 'streams that may wait per model before QUEUE_FULL', positiveInt, 32)
   .option('--debug', 'send internal error messages and stacks to callers')
   .option('--json', 'print the startup line as JSON')
   .action((opts) => runStart(opts))
@@ -55,3 +58,9 @@ program
   .action((opts) => runTestnet(opts))
 
 program.parseAsync().catch(fail)
+
+function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
+}

@@ -33,6 +33,8 @@ export interface DaemonOptions {
   debug?: boolean
   /** Overrides the protocol version spoken (compatibility tests only). */
   protocolVersion?: number
+  /** Inference threads for models loaded without a threads setting (default: cores − 1). */
+  threads?: number
   /** GPU use of the inference backend: 'auto' detects one, false stays on the CPU (default). */
   gpu?: 'auto' | false
   /** The largest maxTokens an infer request may ask for (default 4096). */
@@ -78,6 +80,7 @@ export class Daemon extends EventEmitter {
       backend: this.backend,
       resolve: (source) => resolveLocalFile(source),
       log: this.log,
+      threads: opts.threads,
       maxQueueDepth: opts.maxQueueDepth
     })
     this.registerMethods()

@@ -11,6 +11,10 @@ export async function runStart(opts: {
   storage: string
   bootstrap?: string
   allow?: string
+  threads?: number
+  gpu?: boolean
+  maxTokens: number
+  maxQueueDepth: number
   debug?: boolean
   json?: boolean
 }): Promise<void> {
@@ -20,6 +24,10 @@ export async function runStart(opts: {
     storage: opts.storage,
     bootstrap: opts.bootstrap ? parseBootstrap(opts.bootstrap) : undefined,
     allow: opts.allow ? opts.allow.split(',').map((k) => parseKey(k.trim(), 'allowlist key')) : [],
+    threads: opts.threads,
+    gpu: opts.gpu ? 'auto' : false,
+    maxTokens: opts.maxTokens,
+    maxQueueDepth: opts.maxQueueDepth,
     debug: opts.debug,
     log
   })

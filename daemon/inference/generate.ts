@@ -39,7 +39,11 @@ export async function generate(
   out: OutboundStream,
   signal: AbortSignal
 ): Promise<GenerationResult> {
-  await sequence.clearHistory()
+  // Prompt caching, as llama.cpp's server and LlamaCompletion do: keep the KV cache of the prefix
+  // this sequence already holds and evaluate only the rest (at least the last token, to sample).
+  const input = prompt.tokens.slice(0, -1)
+  await sequence.adaptStateToTokens(input, false)
+  const pending = [...input.slice(sequence.nextTokenIndex), ...prompt.tokens.slice(-1)]
   const text = new TokenText(model, prompt.tokens)
   const stops = new StopMatcher([...params.stop, ...prompt.stops])
   const maxTokens = Math.min(params.maxTokens, sequence.contextSize - prompt.tokens.length)
@@ -52,7 +56,7 @@ export async function generate(
   out.state = 'generating'
 
   try {
-    const tokens = sequence.evaluate(prompt.tokens, {
+    const tokens = sequence.evaluate(pending, {
       temperature: params.temperature,
       topP: params.topP,
       topK: params.topK,
@@ -62,7 +66,8 @@ export async function generate(
       last = performance.now()
       if (generated++ === 0) first = last
       const { emit, stopped } = stops.push(text.push(token))
-      await out.write(emit, [token], signal)
+      const waiting = out.write(emit, [token], signal)
+      if (waiting) await waiting
       if (stopped) stopReason = 'stop'
       else if (signal.aborted) stopReason = 'cancelled'
       else if (generated >= maxTokens) stopReason = 'length'

@@ -48,13 +48,21 @@ export class ModelManager {
   private readonly resolve: ResolveModelFile
   private readonly log: Logger
   private readonly maxQueueDepth: number
+  private readonly threads: number
   private readonly models = new Map<string, ManagedModel>()
   private readonly loading = new Map<string, Promise<ManagedModel>>()
 
-  constructor(opts: { backend: LlamaBackend; resolve: ResolveModelFile; log: Logger; maxQueueDepth?: number }) {
+  constructor(opts: {
+    backend: LlamaBackend
+    resolve: ResolveModelFile
+    log: Logger
+    threads?: number
+    maxQueueDepth?: number
+  }) {
     this.backend = opts.backend
     this.resolve = opts.resolve
     this.log = opts.log
+    this.threads = opts.threads ?? defaultThreads()
     this.maxQueueDepth = opts.maxQueueDepth ?? 32
   }
 
@@ -66,7 +74,7 @@ export class ModelManager {
     const resolved = await this.resolve(request.source, { signal })
     const config = {
       contextSize: request.config.contextSize,
-      threads: request.config.threads ?? defaultThreads(),
+      threads: request.config.threads ?? this.threads,
       gpu: request.config.gpu ?? false,
       sequences: request.config.sequences ?? 1,
       maxQueueDepth: request.config.maxQueueDepth ?? this.maxQueueDepth

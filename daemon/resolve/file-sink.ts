@@ -73,6 +73,8 @@ export class FileSink {
       out.end()
       await finished(out).catch(() => {})
     }
+    // The stream holds a reference on the handle until destroyed: close() would wait forever.
+    out?.destroy()
     if (handle) await handle.close()
   }
 

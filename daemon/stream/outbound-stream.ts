@@ -68,8 +68,11 @@ export class OutboundStream {
     }
   }
 
-  /** Adds generated tokens and their text; resolves when generation may go on. */
-  async write(text: string, tokens: number[], signal: AbortSignal): Promise<void> {
+  /**
+   * Adds generated tokens and their text. Returns a promise only when generation must wait for
+   * credit (no promise per token on the hot path).
+   */
+  write(text: string, tokens: number[], signal: AbortSignal): Promise<void> | undefined {
     this.generatedTokens += tokens.length
     this.pendingText += text
     for (const token of tokens) this.pendingTokens.push(token)
@@ -77,7 +80,7 @@ export class OutboundStream {
     if (this.framesSent === 0 && this.credits > 0) {
       this.flush() // stream early: the first token leaves at once
     } else if (this.pendingTokens.length >= this.maxFrameTokens) {
-      await this.flushWhenCredited(signal)
+      return this.flushWhenCredited(signal)
     } else if (this.timer === null) {
       this.timer = setTimeout(() => {
         this.timer = null
