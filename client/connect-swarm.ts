@@ -4,7 +4,7 @@ import { createDht, parseBootstrap } from '../shared/dht.ts'
 import { parseKey, topicFromName } from '../shared/keys.ts'
 import { connectToDaemon } from '../shared/connect-daemon.ts'
 import { QvacError } from '../shared/errors.ts'
-import { QvacClient } from './client.ts'
+import { QvacClient } from '../shared/rpc-client.ts'
 
 export interface ConnectOptions {
   /** A topic name as given to `qvacd start --topic`, or a 32-byte topic. */

@@ -1,15 +1,15 @@
 import c from 'compact-encoding'
-import { QvacError } from '../shared/errors.ts'
-import { CallGuard, type CallOptions } from '../shared/call-guard.ts'
-import { callRpc } from '../shared/rpc-call.ts'
+import { QvacError } from './errors.ts'
+import { CallGuard, type CallOptions } from './call-guard.ts'
+import { callRpc } from './rpc-call.ts'
 import {
   streamCredit,
   type ChatMessage,
   type InferStats,
   type StopReason,
   type StreamChunk
-} from '../shared/messages.ts'
-import type { Transport } from './client.ts'
+} from './messages.ts'
+import type { Transport } from './rpc-client.ts'
 
 export interface InferInput {
   modelId: string

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import c from 'compact-encoding'
 import type ProtomuxRPC from 'protomux-rpc'
-import { QvacError } from '../shared/errors.ts'
-import { CallGuard, type CallOptions } from '../shared/call-guard.ts'
-import { callRpc } from '../shared/rpc-call.ts'
+import { QvacError } from './errors.ts'
+import { CallGuard, type CallOptions } from './call-guard.ts'
+import { callRpc } from './rpc-call.ts'
 import {
   streamChunk,
   type DaemonStatus,
@@ -14,7 +14,7 @@ import {
   type PingResponse,
   type RequestOf,
   type ResponseOf
-} from '../shared/messages.ts'
+} from './messages.ts'
 import { InferStream, type InferInput, type InferOptions } from './infer-stream.ts'
 
 /** One open channel to a daemon, as a connector makes it (swarm or control socket). */
