@@ -5,7 +5,9 @@ import Corestore from 'corestore'
 import type { KeyPair } from 'hypercore-crypto'
 import type { BootstrapNode } from 'hyperdht'
 import { createDht } from '../shared/dht.ts'
-import { topicFromName } from '../shared/keys.ts'
+import { formatKey, topicFromName } from '../shared/keys.ts'
+import { QvacError } from '../shared/errors.ts'
+import { connectToDaemon } from '../shared/connect-daemon.ts'
 import { controlSocketPath } from '../shared/control-path.ts'
 import { ControlSocket } from './control-socket.ts'
 import { SwarmHost } from './swarm-host.ts'
@@ -18,6 +20,8 @@ import { silentLogger, type Logger } from './log.ts'
 import { LlamaBackend } from './inference/backend.ts'
 import { ModelManager } from './inference/model-manager.ts'
 import { resolveLocalFile } from './resolve-local.ts'
+import { Providers } from './delegation/providers.ts'
+import { Delegation } from './delegation/delegation.ts'
 
 export interface DaemonOptions {
   /** Topic name; the swarm topic is its hash (shared/keys.ts). */
@@ -41,6 +45,12 @@ export interface DaemonOptions {
   maxTokens?: number
   /** Streams that may wait per model before QUEUE_FULL, unless loadModel sets it (default 32). */
   maxQueueDepth?: number
+  /** A provider daemon that loadModel (and so infer) is forwarded to unless a call says otherwise. */
+  delegateTo?: Buffer
+  /** With delegateTo: load here when the provider cannot be reached. */
+  fallbackToLocal?: boolean
+  /** How long to try reaching a provider (default 10 s). */
+  providerConnectTimeout?: number
 }
 
 const KEY_PAIR_NAME = 'qvacd/daemon'
@@ -65,6 +75,7 @@ export class Daemon extends EventEmitter {
   host: SwarmHost | null = null
   private control: ControlSocket | null = null
   private readonly backend: LlamaBackend
+  private readonly delegation: Delegation
   private closing: Promise<void> | null = null
 
   constructor(opts: DaemonOptions) {
@@ -82,6 +93,22 @@ export class Daemon extends EventEmitter {
       log: this.log,
       threads: opts.threads,
       maxQueueDepth: opts.maxQueueDepth
+    })
+    const providers = new Providers({
+      allow: opts.allow ?? [],
+      dial: (peer, signal) => {
+        if (!this.host || !this.keyPair) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
+        return connectToDaemon(this.host.swarm.dht, {
+          peer,
+          keyPair: this.keyPair,
+          timeoutMs: opts.providerConnectTimeout ?? 10_000,
+          signal
+        })
+      }
+    })
+    this.delegation = new Delegation({
+      providers,
+      defaultTarget: opts.delegateTo ? { peer: opts.delegateTo, fallbackToLocal: opts.fallbackToLocal ?? false } : null
     })
     this.registerMethods()
   }
@@ -107,11 +134,17 @@ export class Daemon extends EventEmitter {
         methods: () => this.router.methodStats()
       })
     )
-    this.router.handle('loadModel', loadModelHandler(this.models))
-    this.router.handle('unloadModel', unloadModelHandler(this.models))
+    this.router.handle('loadModel', loadModelHandler(this.models, this.delegation))
+    this.router.handle('unloadModel', unloadModelHandler(this.models, this.delegation))
     this.router.handle(
       'infer',
-      inferHandler(this.models, { maxTokens: this.opts.maxTokens ?? 4096, maxWindow: 256 }, this.log, this.opts.debug)
+      inferHandler({
+        models: this.models,
+        delegation: this.delegation,
+        limits: { maxTokens: this.opts.maxTokens ?? 4096, maxWindow: 256 },
+        log: this.log,
+        debug: this.opts.debug
+      })
     )
     this.router.handle('cancel', cancelHandler())
   }
@@ -140,6 +173,7 @@ export class Daemon extends EventEmitter {
     this.store = new Corestore(path.join(this.storage, 'corestore'))
     await this.store.ready()
     this.keyPair = await this.store.createKeyPair(KEY_PAIR_NAME)
+    this.router.localPeer = formatKey(this.keyPair.publicKey)
     this.startedAt = Date.now()
 
     this.host = new SwarmHost({
@@ -170,6 +204,7 @@ export class Daemon extends EventEmitter {
   private async shutdown(): Promise<void> {
     this.router.close()
     if (this.control) await this.control.close()
+    await this.delegation.close()
     if (this.host) await this.host.close()
     await this.models.close()
     await this.backend.close()

@@ -5,6 +5,13 @@ export interface CallOptions {
   /** Milliseconds for the whole call, connecting included; also enforced by the daemon. */
   timeout?: number
   signal?: AbortSignal
+  /** Ask for the profiling envelope (`__profiling` on the result, `__profilingTrailer` on a stream's trailer); default: whether the client's profiler is enabled. */
+  profiling?: boolean
+  /** Drop the current connection and make a new one for this call. */
+  forceNewConnection?: boolean
+  /** Set by a delegating daemon: the trace this call belongs to and its hop. */
+  traceId?: string
+  hop?: number
 }
 
 /**

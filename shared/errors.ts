@@ -32,7 +32,10 @@ export const ErrorCode = {
   PROMPT_TOO_LONG: 54002,
   QUEUE_FULL: 54003,
   INFERENCE_FAILED: 54004,
-  STREAM_NOT_FOUND: 54005
+
+  DELEGATION_FAILED: 55001,
+  PROVIDER_LOST: 55002,
+  DELEGATION_REFUSED: 55003
 } as const
 
 export type ErrorName = keyof typeof ErrorCode

@@ -6,10 +6,14 @@ import {
   streamCredit,
   type ChatMessage,
   type InferStats,
+  type ProfilingEnvelope,
   type StopReason,
   type StreamChunk
 } from './messages.ts'
 import type { Transport } from './rpc-client.ts'
+import { delegateTarget, type DelegateInput } from './delegate-input.ts'
+import type { Profiler } from './profiler/profiler.ts'
+import { callRecord, newTraceId } from './call-record.ts'
 
 export interface InferInput {
   modelId: string
@@ -24,6 +28,8 @@ export interface InferInput {
   topK?: number
   seed?: number
   stop?: string[]
+  /** Run on this provider daemon; `modelId` is then the provider's id for the model. */
+  delegate?: DelegateInput
 }
 
 export interface InferOptions extends CallOptions {
@@ -42,6 +48,8 @@ export interface InferTrailer {
   frames: number
   stats: InferStats
   error?: QvacError
+  /** The daemon's profiling envelope, when the stream asked for it. */
+  __profilingTrailer?: ProfilingEnvelope
 }
 
 const DEFAULT_MAX_TOKENS = 256
@@ -66,15 +74,19 @@ export class InferStream implements AsyncIterable<InferChunk> {
   private granted = 0
   private consumed = 0
   private cancelling: Promise<void> | null = null
+  private bytesReceived = 0
+  private readonly profiler: Profiler
 
   constructor(
     streamId: number,
     input: InferInput,
     opts: InferOptions,
+    profiler: Profiler,
     connection: () => Promise<Transport>
   ) {
     this.streamId = streamId
     this.window = opts.window ?? DEFAULT_WINDOW
+    this.profiler = profiler
     this.trailer = this.run(input, opts, connection)
   }
 
@@ -97,8 +109,9 @@ export class InferStream implements AsyncIterable<InferChunk> {
   }
 
   /** Called by the client for each `infer.chunk` event of this stream. */
-  receive(chunk: StreamChunk): void {
+  receive(chunk: StreamChunk, bytes: number): void {
     if (this.ended) return
+    this.bytesReceived += bytes
     if (chunk.seq !== this.nextSeq) {
       this.finish(errorTrailer('error', new QvacError('INTERNAL_ERROR', `stream ${this.streamId}: frame ${chunk.seq} arrived, ${this.nextSeq} expected`)))
       void this.cancel()
@@ -147,8 +160,12 @@ export class InferStream implements AsyncIterable<InferChunk> {
     transport.streams.set(this.streamId, this)
     const onabort = () => void this.cancel()
     opts.signal?.addEventListener('abort', onabort, { once: true })
+    const profiling = opts.profiling ?? this.profiler.enabled
+    const started = profiling ? performance.now() : 0
+    const ts = profiling ? Date.now() : 0
+    const traceId = profiling ? (opts.traceId ?? newTraceId()) : opts.traceId
     try {
-      const trailer = await callRpc(
+      const result = await callRpc(
         transport.rpc,
         'infer',
         {
@@ -162,16 +179,25 @@ export class InferStream implements AsyncIterable<InferChunk> {
           topP: input.topP,
           topK: input.topK,
           seed: input.seed,
-          stop: input.stop ?? []
+          stop: input.stop ?? [],
+          delegate: delegateTarget(input.delegate)
         },
-        guard
+        guard,
+        { profiling, traceId, hop: opts.hop }
       )
-      return this.finish({
+      const trailer = result.value
+      const ended: InferTrailer = {
         stopReason: trailer.stopReason,
         frames: trailer.frames,
         stats: trailer.stats,
         error: trailer.error ? QvacError.fromWire(trailer.error) : undefined
-      })
+      }
+      if (result.profiling) {
+        ended.__profilingTrailer = result.profiling
+        const received = { ...result, bytesReceived: result.bytesReceived + this.bytesReceived }
+        this.profiler.record(callRecord('infer', traceId as string, ts, performance.now() - started, received))
+      }
+      return this.finish(ended)
     } catch (err) {
       const error = toQvacError(err)
       return this.finish(errorTrailer(error.name === 'REQUEST_ABORTED' ? 'cancelled' : 'error', error, this.nextSeq))

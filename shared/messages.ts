@@ -4,6 +4,7 @@
 // fields follow; fields never change meaning within a protocol version.
 import c, { type Encoding, type State } from 'compact-encoding'
 import type { ErrorDetailValue, ErrorDetails, WireError } from './errors.ts'
+import type { DelegationBreakdown, OperationEvent, OperationKind, ServerBreakdown } from './profiler/types.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Handshake: sent by both sides when the `qvac/rpc` channel opens. `protocolVersion` is first and
@@ -45,38 +46,73 @@ export const handshake: Encoding<Handshake> = {
 
 // ---------------------------------------------------------------------------------------------
 // Request frame: a header every method shares, then the method's own body.
-// flags: bit 0 = timeoutMs present (the caller's remaining deadline, enforced by the daemon too).
+// flags: bit 0 timeoutMs (the caller's remaining deadline, enforced by the daemon too),
+//        bit 1 profiling asked for, bit 2 traceId, bit 3 hop (for delegated calls).
 
 export interface RequestHeader {
   timeoutMs?: number
+  profiling?: boolean
+  /** Follows one call across daemons (hex); the daemon makes one when profiling without it. */
+  traceId?: string
+  /** 0 from a client, +1 per delegation. */
+  hop?: number
+}
+
+const requestHeader: Encoding<RequestHeader> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    if (m.timeoutMs !== undefined) c.uint.preencode(state, m.timeoutMs)
+    if (m.traceId !== undefined) c.string.preencode(state, m.traceId)
+    if (m.hop !== undefined) c.uint.preencode(state, m.hop)
+  },
+  encode(state, m) {
+    const flags =
+      (m.timeoutMs !== undefined ? 1 : 0) | (m.profiling ? 2 : 0) | (m.traceId !== undefined ? 4 : 0) | (m.hop !== undefined ? 8 : 0)
+    c.uint.encode(state, flags)
+    if (m.timeoutMs !== undefined) c.uint.encode(state, m.timeoutMs)
+    if (m.traceId !== undefined) c.string.encode(state, m.traceId)
+    if (m.hop !== undefined) c.uint.encode(state, m.hop)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const header: RequestHeader = {}
+    if (flags & 1) header.timeoutMs = c.uint.decode(state)
+    if (flags & 2) header.profiling = true
+    if (flags & 4) header.traceId = c.string.decode(state)
+    if (flags & 8) header.hop = c.uint.decode(state)
+    return header
+  }
 }
 
 export function requestFrame<T>(body: Encoding<T>): Encoding<{ header: RequestHeader; body: T }> {
   return {
     preencode(state, m) {
-      c.uint.preencode(state, 0)
-      if (m.header.timeoutMs !== undefined) c.uint.preencode(state, m.header.timeoutMs)
+      requestHeader.preencode(state, m.header)
       body.preencode(state, m.body)
     },
     encode(state, m) {
-      const hasTimeout = m.header.timeoutMs !== undefined
-      c.uint.encode(state, hasTimeout ? 1 : 0)
-      if (hasTimeout) c.uint.encode(state, m.header.timeoutMs as number)
+      requestHeader.encode(state, m.header)
       body.encode(state, m.body)
     },
     decode(state) {
-      const flags = c.uint.decode(state)
-      const header: RequestHeader = {}
-      if (flags & 1) header.timeoutMs = c.uint.decode(state)
+      const header = requestHeader.decode(state)
       return { header, body: decodeToEnd(body, state) }
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Response frame: flags bit 0 = error (a WireError follows) else the method's response body.
+// Response frame: flags bit 0 = error (a WireError follows) else the method's response body;
+// bit 1 = the profiling envelope follows (only when the request asked: zero bytes otherwise).
+// For `infer` the response is the stream trailer, so its envelope is the `__profilingTrailer`.
 
-export type ResponseFrame<T> = { ok: true; value: T } | { ok: false; error: WireError }
+export interface ProfilingEnvelope {
+  serverBreakdown: ServerBreakdown
+  events: OperationEvent[]
+  delegationBreakdown?: DelegationBreakdown
+}
+
+export type ResponseFrame<T> = ({ ok: true; value: T } | { ok: false; error: WireError }) & { profiling?: ProfilingEnvelope }
 
 export function responseFrame<T>(body: Encoding<T>): Encoding<ResponseFrame<T>> {
   return {
@@ -84,17 +120,166 @@ export function responseFrame<T>(body: Encoding<T>): Encoding<ResponseFrame<T>> 
       c.uint.preencode(state, 0)
       if (m.ok) body.preencode(state, m.value)
       else wireError.preencode(state, m.error)
+      if (m.profiling) profilingEnvelope.preencode(state, m.profiling)
     },
     encode(state, m) {
-      c.uint.encode(state, m.ok ? 0 : 1)
+      c.uint.encode(state, (m.ok ? 0 : 1) | (m.profiling ? 2 : 0))
       if (m.ok) body.encode(state, m.value)
       else wireError.encode(state, m.error)
+      if (m.profiling) profilingEnvelope.encode(state, m.profiling)
     },
     decode(state) {
       const flags = c.uint.decode(state)
-      if (flags & 1) return { ok: false, error: decodeToEnd(wireError, state) }
-      return { ok: true, value: decodeToEnd(body, state) }
+      const frame: ResponseFrame<T> = flags & 1 ? { ok: false, error: wireError.decode(state) } : { ok: true, value: body.decode(state) }
+      if (flags & 2) frame.profiling = profilingEnvelope.decode(state)
+      if (state.start !== state.end) throw new RangeError('trailing bytes after message')
+      return frame
     }
+  }
+}
+
+/**
+ * The daemon's side of a response frame, from an already encoded body: it times the body's
+ * encoding on its own and appends the envelope, whose encodeMs must not include itself.
+ */
+export function encodeResponse(body: Buffer | WireError, profiling?: ProfilingEnvelope): Buffer {
+  const ok = Buffer.isBuffer(body)
+  const state = c.state()
+  c.uint.preencode(state, 0)
+  if (ok) state.end += body.byteLength
+  else wireError.preencode(state, body)
+  if (profiling) profilingEnvelope.preencode(state, profiling)
+  state.buffer = Buffer.allocUnsafe(state.end)
+  c.uint.encode(state, (ok ? 0 : 1) | (profiling ? 2 : 0))
+  if (ok) {
+    ;(state.buffer as Buffer).set(body, state.start)
+    state.start += body.byteLength
+  } else {
+    wireError.encode(state, body)
+  }
+  if (profiling) profilingEnvelope.encode(state, profiling)
+  return state.buffer as Buffer
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiling: operation events and breakdowns (names as DESIGN.md's Profiling section).
+
+const OPERATION_KINDS: OperationKind[] = ['rpc', 'handler', 'download', 'load', 'inference', 'delegation']
+
+const numberEntry = pair(c.string, c.float64)
+const stringEntry = pair(c.string, c.string)
+
+const operationEvent: Encoding<OperationEvent> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    c.string.preencode(state, m.op)
+    c.uint.preencode(state, OPERATION_KINDS.indexOf(m.kind))
+    c.string.preencode(state, m.profileId)
+    c.string.preencode(state, m.traceId)
+    c.string.preencode(state, m.peer)
+    c.uint.preencode(state, m.hop)
+    c.float64.preencode(state, m.ts)
+    c.float64.preencode(state, m.ms)
+    if (m.bytes !== undefined) c.uint.preencode(state, m.bytes)
+    c.array(numberEntry).preencode(state, Object.entries(m.gauges))
+    c.array(stringEntry).preencode(state, Object.entries(m.tags))
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.bytes !== undefined ? 1 : 0)
+    c.string.encode(state, m.op)
+    c.uint.encode(state, OPERATION_KINDS.indexOf(m.kind))
+    c.string.encode(state, m.profileId)
+    c.string.encode(state, m.traceId)
+    c.string.encode(state, m.peer)
+    c.uint.encode(state, m.hop)
+    c.float64.encode(state, m.ts)
+    c.float64.encode(state, m.ms)
+    if (m.bytes !== undefined) c.uint.encode(state, m.bytes)
+    c.array(numberEntry).encode(state, Object.entries(m.gauges))
+    c.array(stringEntry).encode(state, Object.entries(m.tags))
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const event: OperationEvent = {
+      op: c.string.decode(state),
+      kind: OPERATION_KINDS[c.uint.decode(state)] ?? 'rpc',
+      profileId: c.string.decode(state),
+      traceId: c.string.decode(state),
+      peer: c.string.decode(state),
+      hop: c.uint.decode(state),
+      ts: c.float64.decode(state),
+      ms: c.float64.decode(state),
+      gauges: {},
+      tags: {}
+    }
+    if (flags & 1) event.bytes = c.uint.decode(state)
+    event.gauges = Object.fromEntries(c.array(numberEntry).decode(state))
+    event.tags = Object.fromEntries(c.array(stringEntry).decode(state))
+    return event
+  }
+}
+
+const serverBreakdown: Encoding<ServerBreakdown> = {
+  preencode(state) {
+    for (let i = 0; i < 5; i++) c.float64.preencode(state, 0)
+  },
+  encode(state, m) {
+    c.float64.encode(state, m.decodeMs)
+    c.float64.encode(state, m.queueMs)
+    c.float64.encode(state, m.handlerMs)
+    c.float64.encode(state, m.encodeMs)
+    c.float64.encode(state, m.totalServerMs)
+  },
+  decode(state) {
+    return {
+      decodeMs: c.float64.decode(state),
+      queueMs: c.float64.decode(state),
+      handlerMs: c.float64.decode(state),
+      encodeMs: c.float64.decode(state),
+      totalServerMs: c.float64.decode(state)
+    }
+  }
+}
+
+const delegationBreakdown: Encoding<DelegationBreakdown> = {
+  preencode(state) {
+    for (let i = 0; i < 3; i++) c.float64.preencode(state, 0)
+  },
+  encode(state, m) {
+    c.float64.encode(state, m.connectionMs)
+    c.float64.encode(state, m.serverWaitMs)
+    c.float64.encode(state, m.totalDelegationMs)
+  },
+  decode(state) {
+    return {
+      connectionMs: c.float64.decode(state),
+      serverWaitMs: c.float64.decode(state),
+      totalDelegationMs: c.float64.decode(state)
+    }
+  }
+}
+
+const profilingEnvelope: Encoding<ProfilingEnvelope> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    serverBreakdown.preencode(state, m.serverBreakdown)
+    c.array(operationEvent).preencode(state, m.events)
+    if (m.delegationBreakdown) delegationBreakdown.preencode(state, m.delegationBreakdown)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.delegationBreakdown ? 1 : 0)
+    serverBreakdown.encode(state, m.serverBreakdown)
+    c.array(operationEvent).encode(state, m.events)
+    if (m.delegationBreakdown) delegationBreakdown.encode(state, m.delegationBreakdown)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const envelope: ProfilingEnvelope = {
+      serverBreakdown: serverBreakdown.decode(state),
+      events: c.array(operationEvent).decode(state)
+    }
+    if (flags & 1) envelope.delegationBreakdown = delegationBreakdown.decode(state)
+    return envelope
   }
 }
 
@@ -445,10 +630,19 @@ export interface ModelConfig {
   maxQueueDepth?: number
 }
 
+/** Where a call runs: this daemon (none), or a provider it forwards to. */
+export interface DelegateTarget {
+  /** The provider daemon's public key. */
+  peer: Buffer
+  /** Run here if the provider cannot be reached. */
+  fallbackToLocal: boolean
+}
+
 export interface LoadModelRequest {
   source: string
   modelType: string
   config: ModelConfig
+  delegate?: DelegateTarget
 }
 
 export interface ModelInfo {
@@ -510,19 +704,41 @@ const modelConfig: Encoding<ModelConfig> = {
   }
 }
 
+const delegateTarget: Encoding<DelegateTarget> = {
+  preencode(state, m) {
+    c.fixed32.preencode(state, m.peer)
+    c.bool.preencode(state, m.fallbackToLocal)
+  },
+  encode(state, m) {
+    c.fixed32.encode(state, m.peer)
+    c.bool.encode(state, m.fallbackToLocal)
+  },
+  decode(state) {
+    return { peer: c.fixed32.decode(state), fallbackToLocal: c.bool.decode(state) }
+  }
+}
+
+// flags: bit 0 = delegate
 export const loadModelRequest: Encoding<LoadModelRequest> = {
   preencode(state, m) {
+    c.uint.preencode(state, 0)
     c.string.preencode(state, m.source)
     c.string.preencode(state, m.modelType)
     modelConfig.preencode(state, m.config)
+    if (m.delegate) delegateTarget.preencode(state, m.delegate)
   },
   encode(state, m) {
+    c.uint.encode(state, m.delegate ? 1 : 0)
     c.string.encode(state, m.source)
     c.string.encode(state, m.modelType)
     modelConfig.encode(state, m.config)
+    if (m.delegate) delegateTarget.encode(state, m.delegate)
   },
   decode(state) {
-    return { source: c.string.decode(state), modelType: c.string.decode(state), config: modelConfig.decode(state) }
+    const flags = c.uint.decode(state)
+    const m: LoadModelRequest = { source: c.string.decode(state), modelType: c.string.decode(state), config: modelConfig.decode(state) }
+    if (flags & 1) m.delegate = delegateTarget.decode(state)
+    return m
   }
 }
 
@@ -659,6 +875,7 @@ export interface InferRequest {
   topK?: number
   seed?: number
   stop: string[]
+  delegate?: DelegateTarget
 }
 
 export type StopReason = 'eos' | 'length' | 'stop' | 'cancelled' | 'error'
@@ -712,7 +929,7 @@ const chatMessage: Encoding<ChatMessage> = {
   }
 }
 
-// flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed
+// flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed, 64 delegate
 export const inferRequest: Encoding<InferRequest> = {
   preencode(state, m) {
     c.uint.preencode(state, 0)
@@ -727,9 +944,10 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.topK !== undefined) c.uint.preencode(state, m.topK)
     if (m.seed !== undefined) c.uint.preencode(state, m.seed)
     c.array(c.string).preencode(state, m.stop)
+    if (m.delegate) delegateTarget.preencode(state, m.delegate)
   },
   encode(state, m) {
-    const optional = [m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed]
+    const optional = [m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed, m.delegate]
     c.uint.encode(state, optional.reduce<number>((flags, v, i) => (v === undefined ? flags : flags | (1 << i)), 0))
     c.uint.encode(state, m.streamId)
     c.uint.encode(state, m.window)
@@ -742,6 +960,7 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.topK !== undefined) c.uint.encode(state, m.topK)
     if (m.seed !== undefined) c.uint.encode(state, m.seed)
     c.array(c.string).encode(state, m.stop)
+    if (m.delegate) delegateTarget.encode(state, m.delegate)
   },
   decode(state) {
     const flags = c.uint.decode(state)
@@ -760,6 +979,7 @@ export const inferRequest: Encoding<InferRequest> = {
     if (flags & 16) m.topK = c.uint.decode(state)
     if (flags & 32) m.seed = c.uint.decode(state)
     m.stop = c.array(c.string).decode(state)
+    if (flags & 64) m.delegate = delegateTarget.decode(state)
     return m
   }
 }

@@ -1,7 +1,16 @@
 import c from 'compact-encoding'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, type ErrorName } from './errors.ts'
-import { methods, requestFrame, responseFrame, type MethodName, type RequestOf, type ResponseOf } from './messages.ts'
+import {
+  methods,
+  requestFrame,
+  responseFrame,
+  type MethodName,
+  type ProfilingEnvelope,
+  type RequestHeader,
+  type RequestOf,
+  type ResponseOf
+} from './messages.ts'
 import type { CallGuard } from './call-guard.ts'
 
 const frames = Object.fromEntries(
@@ -17,6 +26,14 @@ const rpcErrorCodes: Record<string, ErrorName> = {
   UNKNOWN_METHOD: 'METHOD_NOT_FOUND'
 }
 
+export interface RpcResult<T> {
+  value: T
+  /** Present when the request asked for profiling. */
+  profiling?: ProfilingEnvelope
+  bytesSent: number
+  bytesReceived: number
+}
+
 /**
  * Sends one request over an open channel and returns the decoded response, or throws the
  * daemon's QvacError. protomux-rpc's own failures map to typed codes here, once.
@@ -25,10 +42,11 @@ export async function callRpc<M extends MethodName>(
   rpc: ProtomuxRPC,
   method: M,
   body: RequestOf<M>,
-  guard: CallGuard
-): Promise<ResponseOf<M>> {
+  guard: CallGuard,
+  header: Omit<RequestHeader, 'timeoutMs'> = {}
+): Promise<RpcResult<ResponseOf<M>>> {
   const frame = frames[method]
-  const request = c.encode(frame.request, { header: { timeoutMs: guard.remaining() }, body })
+  const request = c.encode(frame.request, { header: { ...header, timeoutMs: guard.remaining() }, body })
 
   let raw: Buffer
   try {
@@ -47,5 +65,10 @@ export async function callRpc<M extends MethodName>(
     throw new QvacError('INTERNAL_ERROR', `${method}: malformed response from the daemon`, { cause: err })
   }
   if (!response.ok) throw QvacError.fromWire(response.error)
-  return response.value as ResponseOf<M>
+  return {
+    value: response.value as ResponseOf<M>,
+    profiling: response.profiling,
+    bytesSent: request.byteLength,
+    bytesReceived: raw.byteLength
+  }
 }

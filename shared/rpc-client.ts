@@ -16,6 +16,9 @@ import {
   type ResponseOf
 } from './messages.ts'
 import { InferStream, type InferInput, type InferOptions } from './infer-stream.ts'
+import { Profiler } from './profiler/profiler.ts'
+import { delegateTarget, type DelegateInput } from './delegate-input.ts'
+import { callRecord, newTraceId, type Profiled } from './call-record.ts'
 
 /** One open channel to a daemon, as a connector makes it (swarm or control socket). */
 export interface Connection {
@@ -38,7 +41,10 @@ export interface LoadModelInput {
   /** Default 'llm' (the only type so far). */
   modelType?: string
   config?: ModelConfig
+  /** Have the daemon load it on this provider daemon (its later infer calls go there too). */
+  delegate?: DelegateInput
 }
+
 
 /**
  * A connection to a qvacd daemon with typed methods. It connects lazily and again after a drop:
@@ -53,6 +59,8 @@ export class QvacClient extends EventEmitter {
   private closed = false
   private readonly closing = new AbortController()
   private nextStreamId = 1
+  /** Records every call's timings when enabled; off by default (then nothing is timed). */
+  readonly profiler = new Profiler()
 
   constructor(connector: Connector, onclose: () => Promise<void> = async () => {}) {
     super()
@@ -65,17 +73,22 @@ export class QvacClient extends EventEmitter {
     return this.connection()
   }
 
-  ping(opts?: CallOptions): Promise<PingResponse> {
+  ping(opts?: CallOptions): Promise<Profiled<PingResponse>> {
     return this.call('ping', null, opts)
   }
 
-  status(opts?: CallOptions): Promise<DaemonStatus> {
+  status(opts?: CallOptions): Promise<Profiled<DaemonStatus>> {
     return this.call('status', null, opts)
   }
 
   /** Loads a model (or takes another reference to it) and returns its id, info and load stats. */
-  loadModel(input: LoadModelInput, opts?: CallOptions): Promise<LoadModelResponse> {
-    const request: LoadModelRequest = { source: input.source, modelType: input.modelType ?? 'llm', config: input.config ?? {} }
+  loadModel(input: LoadModelInput, opts?: CallOptions): Promise<Profiled<LoadModelResponse>> {
+    const request: LoadModelRequest = {
+      source: input.source,
+      modelType: input.modelType ?? 'llm',
+      config: input.config ?? {},
+      delegate: delegateTarget(input.delegate)
+    }
     return this.call('loadModel', request, opts)
   }
 
@@ -86,7 +99,7 @@ export class QvacClient extends EventEmitter {
 
   /** Streams tokens; see InferStream. The timeout, if any, bounds the whole stream. */
   infer(input: InferInput, opts: InferOptions = {}): InferStream {
-    return new InferStream(this.nextStreamId++, input, opts, () => this.connection())
+    return new InferStream(this.nextStreamId++, input, opts, this.profiler, () => this.connection(opts))
   }
 
   async close(): Promise<void> {
@@ -99,14 +112,31 @@ export class QvacClient extends EventEmitter {
     await this.onclose()
   }
 
-  private async call<M extends MethodName>(method: M, body: RequestOf<M>, opts?: CallOptions): Promise<ResponseOf<M>> {
+  private async call<M extends MethodName>(method: M, body: RequestOf<M>, opts: CallOptions = {}): Promise<Profiled<ResponseOf<M>>> {
     const guard = new CallGuard(opts)
-    const transport = await guard.run(this.connection())
-    return callRpc(transport.rpc, method, body, guard)
+    if (!(opts.profiling ?? this.profiler.enabled)) {
+      const transport = await guard.run(this.connection(opts))
+      return (await callRpc(transport.rpc, method, body, guard, { traceId: opts.traceId, hop: opts.hop })).value as Profiled<ResponseOf<M>>
+    }
+    // Profiled: timings only on this path, so a disabled profiler costs nothing.
+    const started = performance.now()
+    const ts = Date.now()
+    const traceId = opts.traceId ?? newTraceId()
+    const transport = await guard.run(this.connection(opts))
+    const result = await callRpc(transport.rpc, method, body, guard, { profiling: true, traceId, hop: opts.hop })
+    const value = result.value as Profiled<ResponseOf<M>>
+    if (result.profiling) value.__profiling = result.profiling
+    this.profiler.record(callRecord(method, traceId, ts, performance.now() - started, result))
+    return value
   }
 
-  private connection(): Promise<Transport> {
+  private connection(opts: CallOptions = {}): Promise<Transport> {
     if (this.closed) return Promise.reject(new QvacError('CLIENT_CLOSED', 'the client is closed'))
+    if (opts.forceNewConnection && this.current) {
+      const old = this.current
+      this.current = null
+      old.then((t) => t.destroy(), () => {})
+    }
     if (this.current) return this.current
     const pending = this.connector(this.closing.signal).then(
       (connection) => {
@@ -140,7 +170,7 @@ function receiveChunks(transport: Transport): void {
   transport.rpc.respond<Buffer, null>('infer.chunk', { requestEncoding: c.raw }, (raw) => {
     try {
       const chunk = c.decode(streamChunk, raw)
-      transport.streams.get(chunk.streamId)?.receive(chunk)
+      transport.streams.get(chunk.streamId)?.receive(chunk, raw.byteLength)
     } catch {}
     return null
   })

@@ -1,4 +1,5 @@
 import type { LlamaContextSequence, LlamaModel } from 'node-llama-cpp'
+import { QvacError } from '../../shared/errors.ts'
 import type { StopReason } from '../../shared/messages.ts'
 import type { OutboundStream } from '../stream/outbound-stream.ts'
 import type { PreparedPrompt } from './prompt.ts'
@@ -24,6 +25,9 @@ export interface GenerationResult {
   promptEvalTime: number
   /** Decode rate after the first token. */
   tokensPerSecond: number
+  /** Time between tokens as the daemon produced them (ms), waits for credit included. */
+  interTokenLatencyP50: number
+  interTokenLatencyP95: number
 }
 
 /**
@@ -52,6 +56,7 @@ export async function generate(
   let first = 0
   let last = 0
   let generated = 0
+  const gaps: number[] = []
   let stopReason: StopReason | null = null
   out.state = 'generating'
 
@@ -63,8 +68,10 @@ export async function generate(
       seed: params.seed
     })
     for await (const token of tokens) {
-      last = performance.now()
-      if (generated++ === 0) first = last
+      const now = performance.now()
+      if (generated++ === 0) first = now
+      else gaps.push(now - last)
+      last = now
       const { emit, stopped } = stops.push(text.push(token))
       const waiting = out.write(emit, [token], signal)
       if (waiting) await waiting
@@ -77,7 +84,7 @@ export async function generate(
     if (stopReason !== 'stop' && stopReason !== 'cancelled') await out.write(stops.push(text.flush()).emit + stops.flush(), [], signal)
     if (stopReason !== 'cancelled') await out.end(signal)
   } catch (err) {
-    if (!signal.aborted) throw err
+    if (!signal.aborted) throw new QvacError('INFERENCE_FAILED', 'generation failed in the backend', { cause: err })
     stopReason = 'cancelled'
   }
 
@@ -87,6 +94,14 @@ export async function generate(
     generatedTokens: generated,
     firstTokenAt: first,
     promptEvalTime: generated > 0 ? first - start : 0,
-    tokensPerSecond: generated > 1 && last > first ? ((generated - 1) * 1000) / (last - first) : 0
+    tokensPerSecond: generated > 1 && last > first ? ((generated - 1) * 1000) / (last - first) : 0,
+    ...interTokenLatency(gaps)
   }
+}
+
+function interTokenLatency(gaps: number[]): { interTokenLatencyP50: number; interTokenLatencyP95: number } {
+  if (gaps.length === 0) return { interTokenLatencyP50: 0, interTokenLatencyP95: 0 }
+  gaps.sort((a, b) => a - b)
+  const at = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))]
+  return { interTokenLatencyP50: at(0.5), interTokenLatencyP95: at(0.95) }
 }

@@ -1,4 +1,5 @@
-import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
+import { QvacError, isQvacError, toWireError, type WireError } from '../../shared/errors.ts'
+import type { Delegation } from '../delegation/delegation.ts'
 import type { InferRequest, InferStats, StopReason, StreamTrailer } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
 import type { ModelManager } from '../inference/model-manager.ts'
@@ -20,7 +21,14 @@ const DEFAULT_SAMPLING = { temperature: 0.8, topP: 0.95, topK: 40 }
  * The `infer` stream. Its response is the trailer: every accepted request gets exactly one,
  * whether it ended by eos, length, stop sequence, cancel or error.
  */
-export function inferHandler(models: ModelManager, limits: InferLimits, log: Logger, debug = false): Handler<'infer'> {
+export function inferHandler(opts: {
+  models: ModelManager
+  delegation: Delegation
+  limits: InferLimits
+  log: Logger
+  debug?: boolean
+}): Handler<'infer'> {
+  const { models, delegation, limits, log, debug = false } = opts
   return async (request, ctx) => {
     const started = performance.now()
     const stream = ctx.streams.open({
@@ -50,6 +58,17 @@ export function inferHandler(models: ModelManager, limits: InferLimits, log: Log
 
     try {
       const params = validate(request, limits)
+      const remote =
+        delegation.remoteModel(request.modelId) ??
+        (request.delegate ? { peer: request.delegate.peer, remoteId: request.modelId } : undefined)
+      if (remote) {
+        try {
+          const forwarded = await delegation.infer(request, remote, ctx, stream)
+          return { ...forwarded, stats: { ...forwarded.stats, totalTime: performance.now() - started } }
+        } catch (err) {
+          if (!(request.delegate?.fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED'))) throw err
+        }
+      }
       const managed = models.get(request.modelId)
       const prompt =
         request.messages !== undefined
@@ -65,6 +84,7 @@ export function inferHandler(models: ModelManager, limits: InferLimits, log: Log
 
       const signal = AbortSignal.any([ctx.signal, stream.cancelled.signal])
       const lease = await managed.pool.acquire(signal)
+      if (ctx.profile) ctx.profile.queueMs = lease.queueMs
       let result
       try {
         result = await generate(managed.model, lease.item, prompt, params, stream, signal)
@@ -79,14 +99,25 @@ export function inferHandler(models: ModelManager, limits: InferLimits, log: Log
         promptEvalTime: result.promptEvalTime,
         queueMs: lease.queueMs
       }
-      if (result.stopReason === 'cancelled' && !stream.cancelled.signal.aborted) {
-        // Not the client's cancel: the deadline, a disconnect or shutdown.
-        return trailer({ stopReason: 'error', stats, error: toWireError(ctx.signal.reason, debug) })
-      }
-      return trailer({ stopReason: result.stopReason, stats })
+      // Stopped, but not by the client's cancel: the deadline, a disconnect or shutdown.
+      const failed = result.stopReason === 'cancelled' && !stream.cancelled.signal.aborted
+      const stopReason = failed ? 'error' : result.stopReason
+      ctx.metrics.observe('infer.timeToFirstToken', stats.timeToFirstToken)
+      ctx.metrics.observe('infer.tokensPerSecond', stats.tokensPerSecond)
+      ctx.profile?.emit('infer', 'inference', {
+        ts: Date.now() - (performance.now() - started),
+        ms: performance.now() - started,
+        gauges: {
+          ...stats,
+          interTokenLatencyP50: result.interTokenLatencyP50,
+          interTokenLatencyP95: result.interTokenLatencyP95
+        },
+        tags: { stopReason, backendDevice: managed.info.backendDevice }
+      })
+      return trailer({ stopReason, stats, error: failed ? toWireError(ctx.signal.reason, debug) : undefined })
     } catch (err) {
       if (stream.cancelled.signal.aborted) return trailer({ stopReason: 'cancelled' })
-      if (!(err instanceof QvacError)) log.error(`infer on ${request.modelId} failed`, err)
+      if (!(err instanceof QvacError) || err.name === 'INFERENCE_FAILED') log.error(`infer on ${request.modelId} failed`, err)
       return trailer({ stopReason: 'error', error: toWireError(err, debug) })
     } finally {
       ctx.streams.delete(stream)

@@ -1,10 +1,13 @@
-import c from 'compact-encoding'
+import crypto from 'node:crypto'
+import c, { type Encoding } from 'compact-encoding'
 import type ProtomuxRPC from 'protomux-rpc'
-import { QvacError, toWireError } from '../../shared/errors.ts'
+import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
 import {
+  encodeResponse,
   methods,
   requestFrame,
-  responseFrame,
+  type ProfilingEnvelope,
+  type RequestHeader,
   type MethodName,
   type MethodStatus,
   type StreamStatus,
@@ -12,6 +15,8 @@ import {
   type ResponseOf
 } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
+import type { DelegationBreakdown, OperationEvent, OperationKind } from '../../shared/profiler/types.ts'
+import { Profiler } from '../../shared/profiler/profiler.ts'
 import { StreamTable } from '../stream/stream-table.ts'
 
 /** Who a call came from: a swarm peer, or the local control socket. */
@@ -27,6 +32,15 @@ export interface CallContext {
   caller: CallerInfo
   /** The infer streams of the caller's connection. */
   streams: StreamTable
+  /** 0 for a client's call, n for a call delegated n times. */
+  hop: number
+  traceId: string | undefined
+  /** The caller's deadline (epoch ms), forwarded less the time spent when delegating. */
+  deadline: number | undefined
+  /** Present only when the caller asked for profiling. */
+  profile: CallProfile | null
+  /** The daemon's always-on operator metrics. */
+  metrics: Profiler
   /** Aborted when the caller's deadline passes or the daemon shuts down; reason is a QvacError. */
   signal: AbortSignal
 }
@@ -38,7 +52,7 @@ export type Handler<M extends MethodName> = (
 
 interface Route {
   request: ReturnType<typeof requestFrame<unknown>>
-  response: ReturnType<typeof responseFrame<unknown>>
+  body: Encoding<unknown>
   handler: Handler<MethodName>
 }
 
@@ -56,17 +70,22 @@ export class RpcRouter {
   private readonly log: Logger
   private readonly debug: boolean
   private closing = false
+  /** The daemon's key as events name it; set once the key is known. */
+  localPeer = 'local'
+  /** Always-on operator metrics (latency per method, TTFT, tokens/s) for `qvacd status`. */
+  readonly metrics = new Profiler()
 
   constructor(opts: { log: Logger; debug?: boolean }) {
     this.log = opts.log
     this.debug = opts.debug ?? false
+    this.metrics.enable({ mode: 'summary', includeServerBreakdown: true })
   }
 
   handle<M extends MethodName>(method: M, handler: Handler<M>): this {
     const codecs = methods[method]
     this.routes.set(method, {
       request: requestFrame<unknown>(codecs.request),
-      response: responseFrame<unknown>(codecs.response),
+      body: codecs.response as Encoding<unknown>,
       handler: handler as unknown as Handler<MethodName>
     })
     this.stats.set(method, { calls: 0, errors: 0 })
@@ -118,6 +137,7 @@ export class RpcRouter {
     raw: Buffer,
     { caller, streams, active }: { caller: CallerInfo; streams: StreamTable; active: Set<AbortController> }
   ): Promise<Buffer> {
+    const started = performance.now()
     const route = this.routes.get(method) as Route
     const stats = this.stats.get(method) as { calls: number; errors: number }
     stats.calls++
@@ -127,10 +147,14 @@ export class RpcRouter {
     this.inFlight.add(controller)
     active.add(controller)
     let timer: NodeJS.Timeout | null = null
+    let profile: CallProfile | null = null
+    let decoded = started
+    let handled = started
 
+    let body: Buffer | WireError
     try {
       if (this.closing) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is shutting down')
-      let request: { header: { timeoutMs?: number }; body: unknown }
+      let request: { header: RequestHeader; body: unknown }
       try {
         request = c.decode(route.request, raw)
       } catch (err) {
@@ -138,25 +162,98 @@ export class RpcRouter {
           details: { method, bytes: raw.byteLength }
         })
       }
-      const { timeoutMs } = request.header
+      decoded = performance.now()
+      const { timeoutMs, hop = 0 } = request.header
       if (timeoutMs !== undefined) {
         timer = setTimeout(
           () => controller.abort(new QvacError('REQUEST_TIMEOUT', `${method} exceeded the caller's ${timeoutMs} ms deadline`)),
           timeoutMs
         )
       }
-      const ctx: CallContext = { method, caller, streams, signal: controller.signal }
+      if (request.header.profiling) profile = new CallProfile(method, request.header.traceId, hop, this.localPeer)
+      const ctx: CallContext = {
+        method,
+        caller,
+        streams,
+        signal: controller.signal,
+        hop,
+        traceId: request.header.traceId,
+        deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+        profile,
+        metrics: this.metrics
+      }
       const value = await untilAborted(route.handler(request.body as never, ctx), controller.signal)
-      return c.encode(route.response, { ok: true, value })
+      handled = performance.now()
+      body = c.encode(route.body, value)
     } catch (err) {
+      if (handled === started) handled = performance.now()
       stats.errors++
       if (!(err instanceof QvacError)) this.log.error(`${method} failed unexpectedly`, err)
-      return c.encode(route.response, { ok: false, error: toWireError(err, this.debug) })
+      body = toWireError(err, this.debug)
     } finally {
       if (timer) clearTimeout(timer)
       this.inFlight.delete(controller)
       active.delete(controller)
       caller.inFlight--
+    }
+    const done = performance.now()
+    this.metrics.observe(`${method}.totalServerMs`, done - started)
+    if (!profile) return encodeResponse(body)
+    return encodeResponse(body, profile.envelope(started, decoded, handled, done))
+  }
+}
+
+/**
+ * What one profiled call collects on the daemon: the operation events its handler emits and the
+ * breakdown of its time. Exists only when the caller asked for profiling.
+ */
+export class CallProfile {
+  readonly method: string
+  readonly traceId: string
+  readonly profileId: string
+  readonly hop: number
+  readonly peer: string
+  readonly events: OperationEvent[] = []
+  queueMs = 0
+  delegationBreakdown: DelegationBreakdown | undefined = undefined
+
+  constructor(method: string, traceId: string | undefined, hop: number, peer: string) {
+    this.method = method
+    this.traceId = traceId ?? crypto.randomBytes(8).toString('hex')
+    this.profileId = crypto.randomBytes(8).toString('hex')
+    this.hop = hop
+    this.peer = peer
+  }
+
+  /** Records an operation done here (hop and peer of this daemon). */
+  emit(op: string, kind: OperationKind, fields: Pick<OperationEvent, 'ts' | 'ms'> & Partial<OperationEvent>): void {
+    this.events.push({
+      op,
+      kind,
+      profileId: this.profileId,
+      traceId: this.traceId,
+      peer: this.peer,
+      hop: this.hop,
+      gauges: {},
+      tags: {},
+      ...fields
+    })
+  }
+
+  envelope(started: number, decoded: number, handled: number, done: number): ProfilingEnvelope {
+    const handlerMs = Math.max(0, handled - decoded - this.queueMs)
+    const totalServerMs = done - started
+    this.emit(this.method, 'rpc', { ts: Date.now() - totalServerMs, ms: totalServerMs })
+    return {
+      serverBreakdown: {
+        decodeMs: decoded - started,
+        queueMs: this.queueMs,
+        handlerMs,
+        encodeMs: done - handled,
+        totalServerMs
+      },
+      events: this.events,
+      delegationBreakdown: this.delegationBreakdown
     }
   }
 }
