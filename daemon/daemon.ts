@@ -10,6 +10,7 @@ import { QvacError } from '../shared/errors.ts'
 import { connectToDaemon } from '../shared/connect-daemon.ts'
 import { controlSocketPath } from '../shared/control-path.ts'
 import { ControlSocket } from './control-socket.ts'
+import { MetricsServer } from './metrics-server.ts'
 import { SwarmHost } from './swarm-host.ts'
 import { RpcRouter } from './rpc/router.ts'
 import { ping } from './rpc/ping.ts'
@@ -51,6 +52,8 @@ export interface DaemonOptions {
   fallbackToLocal?: boolean
   /** How long to try reaching a provider (default 10 s). */
   providerConnectTimeout?: number
+  /** Serve OpenMetrics at http://127.0.0.1:PORT/metrics (0 picks a port; see metricsPort). */
+  metricsPort?: number
 }
 
 const KEY_PAIR_NAME = 'qvacd/daemon'
@@ -74,6 +77,9 @@ export class Daemon extends EventEmitter {
   store: Corestore | null = null
   host: SwarmHost | null = null
   private control: ControlSocket | null = null
+  private metricsServer: MetricsServer | null = null
+  /** The port /metrics is served on, once ready (when metricsPort was given). */
+  metricsPort: number | null = null
   private readonly backend: LlamaBackend
   private readonly delegation: Delegation
   private closing: Promise<void> | null = null
@@ -131,7 +137,8 @@ export class Daemon extends EventEmitter {
         models: () => this.models.list(),
         streams: () => this.router.streams(),
         inFlight: () => this.router.inFlightCount,
-        methods: () => this.router.methodStats()
+        methods: () => this.router.methodStats(),
+        metrics: () => this.router.metrics.exportJSON().metrics
       })
     )
     this.router.handle('loadModel', loadModelHandler(this.models, this.delegation))
@@ -193,6 +200,11 @@ export class Daemon extends EventEmitter {
 
     this.control = new ControlSocket({ path: socketPath, router: this.router, log: this.log })
     await this.control.listen()
+
+    if (this.opts.metricsPort !== undefined) {
+      this.metricsServer = new MetricsServer({ port: this.opts.metricsPort, metrics: this.router.metrics })
+      this.metricsPort = await this.metricsServer.listen()
+    }
   }
 
   /** Ends in-flight calls with DAEMON_SHUTTING_DOWN, leaves the topic, closes everything. */
@@ -203,6 +215,7 @@ export class Daemon extends EventEmitter {
 
   private async shutdown(): Promise<void> {
     this.router.close()
+    if (this.metricsServer) await this.metricsServer.close()
     if (this.control) await this.control.close()
     await this.delegation.close()
     if (this.host) await this.host.close()

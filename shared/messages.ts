@@ -4,7 +4,14 @@
 // fields follow; fields never change meaning within a protocol version.
 import c, { type Encoding, type State } from 'compact-encoding'
 import type { ErrorDetailValue, ErrorDetails, WireError } from './errors.ts'
-import type { DelegationBreakdown, OperationEvent, OperationKind, ServerBreakdown } from './profiler/types.ts'
+import type {
+  DelegationBreakdown,
+  MetricSummary,
+  MetricType,
+  OperationEvent,
+  OperationKind,
+  ServerBreakdown
+} from './profiler/types.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Handshake: sent by both sides when the `qvac/rpc` channel opens. `protocolVersion` is first and
@@ -448,6 +455,8 @@ export interface DaemonStatus {
   streams: StreamStatus[]
   inFlight: number
   methods: MethodStatus[]
+  /** The daemon's operator metrics since start: latency per method, TTFT, tokens/s, load times. */
+  metrics: Record<string, MetricSummary>
 }
 
 const peerStatus: Encoding<PeerStatus> = {
@@ -567,6 +576,38 @@ const methodStatus: Encoding<MethodStatus> = {
   }
 }
 
+const METRIC_TYPES: MetricType[] = ['duration', 'bytes', 'throughput', 'rate', 'count']
+
+const metricSummary: Encoding<MetricSummary> = {
+  preencode(state) {
+    c.uint.preencode(state, 0)
+    for (let i = 0; i < 10; i++) c.float64.preencode(state, 0)
+  },
+  encode(state, m) {
+    c.uint.encode(state, METRIC_TYPES.indexOf(m.type))
+    for (const v of [m.count, m.min, m.max, m.avg, m.sum, m.last, m.p50, m.p90, m.p95, m.p99]) c.float64.encode(state, v)
+  },
+  decode(state) {
+    const type = METRIC_TYPES[c.uint.decode(state)] ?? 'count'
+    const [count, min, max, avg, sum, last, p50, p90, p95, p99] = Array.from({ length: 10 }, () => c.float64.decode(state))
+    return { type, count, min, max, avg, sum, last, p50, p90, p95, p99 }
+  }
+}
+
+const metricEntry = pair(c.string, metricSummary)
+
+const metricTable: Encoding<Record<string, MetricSummary>> = {
+  preencode(state, m) {
+    c.array(metricEntry).preencode(state, Object.entries(m))
+  },
+  encode(state, m) {
+    c.array(metricEntry).encode(state, Object.entries(m))
+  },
+  decode(state) {
+    return Object.fromEntries(c.array(metricEntry).decode(state))
+  }
+}
+
 export const statusRequest = c.none
 
 export const statusResponse: Encoding<DaemonStatus> = {
@@ -583,6 +624,7 @@ export const statusResponse: Encoding<DaemonStatus> = {
     c.array(streamStatus).preencode(state, m.streams)
     c.uint.preencode(state, m.inFlight)
     c.array(methodStatus).preencode(state, m.methods)
+    metricTable.preencode(state, m.metrics)
   },
   encode(state, m) {
     c.fixed32.encode(state, m.publicKey)
@@ -597,6 +639,7 @@ export const statusResponse: Encoding<DaemonStatus> = {
     c.array(streamStatus).encode(state, m.streams)
     c.uint.encode(state, m.inFlight)
     c.array(methodStatus).encode(state, m.methods)
+    metricTable.encode(state, m.metrics)
   },
   decode(state) {
     return {
@@ -611,7 +654,8 @@ export const statusResponse: Encoding<DaemonStatus> = {
       models: c.array(modelStatus).decode(state),
       streams: c.array(streamStatus).decode(state),
       inFlight: c.uint.decode(state),
-      methods: c.array(methodStatus).decode(state)
+      methods: c.array(methodStatus).decode(state),
+      metrics: metricTable.decode(state)
     }
   }
 }

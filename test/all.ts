@@ -1,7 +1,11 @@
 // `npm test`: every capability's tests, in one brittle run.
 import './wire.test.ts'
+import './profiler.test.ts'
 import './connect.test.ts'
 import './errors.test.ts'
 import './inference.test.ts'
 import './stream.test.ts'
+import './profiling.test.ts'
+import './delegation.test.ts'
 import './cli.test.ts'
+import './bench.test.ts'

@@ -51,6 +51,8 @@ export async function runDemo(opts: { pings: number }): Promise<void> {
     out(`  min ${formatDuration(rtts[0])}  median ${formatDuration(at(0.5))}  p95 ${formatDuration(at(0.95))}  max ${formatDuration(rtts[rtts.length - 1])}`)
     out()
 
+    // From here on every call is profiled: the daemon sends its breakdown and operation events.
+    client.profiler.enable({ mode: 'summary', includeServerBreakdown: true })
     t = performance.now()
     const model = writeTinyLlamaGguf(path.join(storage, 'tiny-llama.gguf'), { eos: 'suppress' })
     out(`model: a tiny random-weights llama GGUF (${formatBytes(model.size)}), generated in ${formatDuration(performance.now() - t)}`)
@@ -66,6 +68,10 @@ export async function runDemo(opts: { pings: number }): Promise<void> {
     out()
     out()
     out(trailerToTable(await stream.trailer))
+    out()
+
+    out('client profiler (loadModel, the stream, status), exportTable():')
+    out(client.profiler.exportTable())
     out()
 
     out('qvacd status (asked over the swarm):')

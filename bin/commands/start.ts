@@ -15,6 +15,9 @@ export async function runStart(opts: {
   gpu?: boolean
   maxTokens: number
   maxQueueDepth: number
+  delegateTo?: string
+  fallbackToLocal?: boolean
+  metricsPort?: number
   debug?: boolean
   json?: boolean
 }): Promise<void> {
@@ -28,6 +31,9 @@ export async function runStart(opts: {
     gpu: opts.gpu ? 'auto' : false,
     maxTokens: opts.maxTokens,
     maxQueueDepth: opts.maxQueueDepth,
+    delegateTo: opts.delegateTo ? parseKey(opts.delegateTo, 'provider key') : undefined,
+    fallbackToLocal: opts.fallbackToLocal,
+    metricsPort: opts.metricsPort,
     debug: opts.debug,
     log
   })
@@ -67,7 +73,8 @@ export async function runStart(opts: {
     topic: daemon.topic.toString('hex'),
     topicName: daemon.topicName,
     storage: daemon.storage,
-    controlSocket: controlSocketPath(daemon.storage)
+    controlSocket: controlSocketPath(daemon.storage),
+    metrics: daemon.metricsPort === null ? null : `http://127.0.0.1:${daemon.metricsPort}/metrics`
   }
   if (opts.json) {
     process.stdout.write(JSON.stringify(info) + '\n')
@@ -79,6 +86,7 @@ export async function runStart(opts: {
         `  topic       ${info.topicName} (${info.topic})`,
         `  storage     ${info.storage}`,
         `  status      qvacd status --storage ${info.storage}`,
+        ...(info.metrics ? [`  metrics     ${info.metrics}`] : []),
         ''
       ].join('\n')
     )

@@ -1,5 +1,6 @@
 import { connect, connectLocal, type QvacClient } from '../../client/index.ts'
 import { statusToJson, statusToTable } from '../format/status.ts'
+import { toOpenMetrics } from '../../shared/profiler/openmetrics.ts'
 
 export async function runStatus(opts: {
   storage: string
@@ -7,13 +8,15 @@ export async function runStatus(opts: {
   bootstrap?: string
   timeout: number
   json?: boolean
+  openmetrics?: boolean
 }): Promise<void> {
   const client: QvacClient = opts.peer
     ? await connect({ peer: opts.peer, bootstrap: opts.bootstrap, connectTimeout: opts.timeout })
     : await connectLocal({ storage: opts.storage, timeout: opts.timeout })
   try {
     const status = await client.status({ timeout: opts.timeout })
-    process.stdout.write((opts.json ? JSON.stringify(statusToJson(status), null, 2) : statusToTable(status)) + '\n')
+    if (opts.openmetrics) process.stdout.write(toOpenMetrics(status.metrics))
+    else process.stdout.write((opts.json ? JSON.stringify(statusToJson(status), null, 2) : statusToTable(status)) + '\n')
   } finally {
     await client.close()
   }

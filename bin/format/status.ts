@@ -1,4 +1,5 @@
 import { plainTable } from './table.ts'
+import type { MetricSummary } from '../../shared/profiler/types.ts'
 import type { DaemonStatus } from '../../client/index.ts'
 import { formatKey } from '../../client/index.ts'
 import { formatBytes, formatDuration } from './units.ts'
@@ -22,7 +23,8 @@ export function statusToJson(status: DaemonStatus) {
     models: status.models.map((m) => ({ ...m, loadedAt: new Date(m.loadedAt).toISOString() })),
     streams: status.streams.map((s) => ({ ...s, peer: s.peer ? formatKey(s.peer) : 'local' })),
     inFlight: status.inFlight,
-    methods: status.methods
+    methods: status.methods,
+    metrics: status.metrics
   }
 }
 
@@ -37,9 +39,21 @@ export function statusToTable(status: DaemonStatus): string {
     ['PEERS', String(status.peers.length)],
     ['MODELS', status.models.length === 0 ? 'none loaded' : String(status.models.length)],
     ['STREAMS', `${status.streams.length} open`],
-    ['IN FLIGHT', String(status.inFlight)]
+    ['IN FLIGHT', String(status.inFlight)],
+    ['TTFT', percentiles(status.metrics['infer.timeToFirstToken'], formatDuration)],
+    ['TOKENS/S', percentiles(status.metrics['infer.tokensPerSecond'], (v) => v.toFixed(1))]
   )
   const parts = [summary.toString()]
+
+  const called = status.methods.filter((m) => m.calls > 0)
+  if (called.length > 0) {
+    const calls = plainTable(['METHOD', 'CALLS', 'ERRORS', 'P50', 'P95'])
+    for (const m of called) {
+      const latency = status.metrics[`${m.method}.totalServerMs`]
+      calls.push([m.method, m.calls, m.errors, latency ? formatDuration(latency.p50) : '-', latency ? formatDuration(latency.p95) : '-'])
+    }
+    parts.push(calls.toString())
+  }
 
   const now = status.startedAt + status.uptimeMs
   if (status.models.length > 0) {
@@ -75,4 +89,8 @@ export function statusToTable(status: DaemonStatus): string {
     parts.push(peers.toString())
   }
   return parts.join('\n\n').replace(/ +$/gm, '')
+}
+
+function percentiles(metric: MetricSummary | undefined, format: (v: number) => string): string {
+  return metric ? `p50 ${format(metric.p50)}  p95 ${format(metric.p95)}  (${metric.count} streams)` : '-'
 }

@@ -1,6 +1,7 @@
 import b4a from 'b4a'
 import type { Handler } from './router.ts'
 import type { MethodStatus, ModelStatus, PeerStatus, StreamStatus } from '../../shared/messages.ts'
+import type { MetricSummary } from '../../shared/profiler/types.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
 
 /** What `status` reports, read live from the daemon's parts. */
@@ -14,6 +15,7 @@ export interface StatusSource {
   streams(): StreamStatus[]
   inFlight(): number
   methods(): MethodStatus[]
+  metrics(): Record<string, MetricSummary>
 }
 
 export function statusHandler(source: StatusSource): Handler<'status'> {
@@ -33,7 +35,8 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       models: source.models(),
       streams: source.streams(),
       inFlight: Math.max(0, source.inFlight() - 1),
-      methods: source.methods()
+      methods: source.methods(),
+      metrics: source.metrics()
     }
   }
 }

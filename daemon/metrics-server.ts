@@ -1,0 +1,37 @@
+import http from 'node:http'
+import type { Profiler } from '../shared/profiler/profiler.ts'
+
+const CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
+
+/** Serves the daemon's operator metrics as OpenMetrics at /metrics on 127.0.0.1, for Prometheus. */
+export class MetricsServer {
+  private readonly server: http.Server
+  private readonly port: number
+
+  constructor(opts: { port: number; metrics: Profiler }) {
+    this.port = opts.port
+    this.server = http.createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+        res.writeHead(404).end('not found: GET /metrics\n')
+        return
+      }
+      res.writeHead(200, { 'content-type': CONTENT_TYPE }).end(opts.metrics.exportOpenMetrics())
+    })
+  }
+
+  /** Resolves with the bound port (useful with port 0). */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.server.off('error', reject)
+        resolve((this.server.address() as { port: number }).port)
+      })
+    })
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections()
+    return new Promise((resolve) => this.server.close(() => resolve()))
+  }
+}
