@@ -19,7 +19,7 @@ test('concurrent resolves of one source share one download', async (t) => {
   t.is(server.requests('tiny.gguf'), 1, 'one request at the server')
   t.is(new Set(all.map((r) => r.path)).size, 1, 'one file')
   t.ok(all.every((r) => !r.stats.cacheHit), 'each waited on the download')
-  t.alike(await fs.readFile(all[0].path), data)
+  t.ok(data.equals(await fs.readFile(all[0].path)))
 })
 
 test('one waiter giving up leaves the shared download to the others', async (t) => {
@@ -61,7 +61,7 @@ test('cancelling the last waiter stops the download; the next resolve resumes it
   t.is(resumed.stats.cacheHit, false, 'the aborted download did not finish on its own')
   t.ok(resumed.stats.bytesResumed > 0 && resumed.stats.bytesResumed < SIZE, `resumed at ${resumed.stats.bytesResumed}`)
   t.is(resumed.stats.bytesResumed + resumed.stats.totalBytesDownloaded, SIZE)
-  t.alike(await fs.readFile(resumed.path), data)
+  t.ok(data.equals(await fs.readFile(resumed.path)))
   t.is(server.requests('tiny.gguf'), 2)
 })
 
@@ -84,7 +84,7 @@ test('a damaged cache file is dropped and fetched again; an intact touched one i
   const refetched = await resolver.resolveModel(server.url('tiny.gguf'), { stats: true })
   t.is(refetched.stats.cacheHit, false)
   t.is(refetched.stats.totalBytesDownloaded, SIZE)
-  t.alike(await fs.readFile(refetched.path), data, 'the good bytes are back')
+  t.ok(data.equals(await fs.readFile(refetched.path)), 'the good bytes are back')
   t.is(server.requests('tiny.gguf'), 2)
 })
 

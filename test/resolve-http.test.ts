@@ -27,7 +27,7 @@ test('an http source is downloaded, verified and cached; the second resolve is a
     expectedSha256: sha256(data),
     hooks: { onProgress: (p) => progress.push(p), onChecksumEnd: (r) => checksums.push(r) }
   })
-  t.alike(await fs.readFile(first.path), data, 'the file is the served bytes')
+  t.ok(data.equals(await fs.readFile(first.path)), 'the file is the served bytes')
   t.is(path.basename(first.path), sha256(data), 'content-addressed by SHA-256')
   t.is(first.stats.sourceType, 'http')
   t.is(first.stats.cacheHit, false)
@@ -74,7 +74,7 @@ test('a download cut mid-body fails typed, keeps the partial, and the next resol
   const resumed = await resolver.resolveModel(server.url('tiny.gguf'), { stats: true, expectedSha256: sha256(data) })
   t.ok(resumed.stats.bytesResumed > 0, `resumed from byte ${resumed.stats.bytesResumed}`)
   t.is(resumed.stats.bytesResumed + resumed.stats.totalBytesDownloaded, SIZE, 'only the rest was fetched')
-  t.alike(await fs.readFile(resumed.path), data, 'the stitched file has the right bytes')
+  t.ok(data.equals(await fs.readFile(resumed.path)), 'the stitched file has the right bytes')
   t.is(server.requests('tiny.gguf'), 2)
 })
 
@@ -90,7 +90,7 @@ test('a server that ignores Range gets a fresh download from byte 0', async (t) 
   const again = await resolver.resolveModel(server.url('tiny.gguf'), { stats: true, expectedSha256: sha256(data) })
   t.is(again.stats.bytesResumed, 0)
   t.is(again.stats.totalBytesDownloaded, SIZE)
-  t.alike(await fs.readFile(again.path), data)
+  t.ok(data.equals(await fs.readFile(again.path)))
 })
 
 test('redirects are followed up to a limit', async (t) => {
@@ -100,7 +100,7 @@ test('redirects are followed up to a limit', async (t) => {
   const { resolver } = await startResolver(t, testnet)
 
   const followed = await resolver.resolveModel(server.redirectUrl('tiny.gguf', 3))
-  t.alike(await fs.readFile(followed), data, 'three hops')
+  t.ok(data.equals(await fs.readFile(followed)), 'three hops')
   const err = await resolver.resolveModel(server.redirectUrl('tiny.gguf', 11)).catch((e) => e)
   t.is(err.name, 'DOWNLOAD_FAILED')
   t.ok(err.message.includes('redirects'))

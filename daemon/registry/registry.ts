@@ -64,15 +64,22 @@ export class Registry {
 
   async get(name: string): Promise<RegistryEntry | null> {
     assertRegistryName(name)
+    await this.update()
     const node = await this.bee.get(name)
     return node ? { name: node.key, ...node.value } : null
   }
 
   /** Every entry, sorted by name. */
   async list(): Promise<RegistryEntry[]> {
+    await this.update()
     const entries: RegistryEntry[] = []
     for await (const node of this.bee.createReadStream()) entries.push({ name: node.key, ...node.value })
     return entries
+  }
+
+  // Reads run on a snapshot, which never asks peers: bring the registry up to date first.
+  private async update(): Promise<void> {
+    if (!this.writable) await this.bee.update()
   }
 }
 

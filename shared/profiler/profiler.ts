@@ -9,6 +9,7 @@ import {
   type CallRecord,
   type MetricSummary,
   type OperationEvent,
+  type OperationKind,
   type ProfileExport,
   type ProfilerOptions
 } from './types.ts'
@@ -19,7 +20,12 @@ export const MAX_RECORDS = 1000
 export const MAX_METRICS = 1000
 
 const SERVER_FIELDS = ['decodeMs', 'queueMs', 'handlerMs', 'encodeMs', 'totalServerMs'] as const
+const SERVER_LEAVES = SERVER_FIELDS.map((field) => `server.${field}`)
 const DELEGATION_FIELDS = ['connectionMs', 'serverWaitMs', 'totalDelegationMs'] as const
+const DELEGATION_LEAVES = DELEGATION_FIELDS.map((field) => `delegation.${field}`)
+const KIND_LEAVES = new Map<string, string>(
+  (['rpc', 'handler', 'download', 'load', 'inference', 'delegation'] satisfies OperationKind[]).map((kind) => [kind, `${kind}Ms`])
+)
 
 /**
  * Per-call records and per-metric aggregates (count, min, max, avg, sum, last, p50/p90/p95/p99)
@@ -31,6 +37,7 @@ export class Profiler {
   private opts: Required<ProfilerOptions> = defaults()
   private keepEvent: ((event: OperationEvent) => boolean) | null = null
   private readonly sketches = new Map<string, QuantileSketch>()
+  private readonly names = new Map<string, Map<string, string>>()
   private records: CallRecord[] = []
   /** Where the next record goes once the ring is full. */
   private ringHead = 0
@@ -70,27 +77,41 @@ export class Profiler {
     if (!this.on) return
     const keep = this.keepEvent
     const events = keep === null ? call.events : call.events.filter(keep)
-    const record: CallRecord = { ...call, events }
+    // Field by field: V8 copies `{ ...call }` on a slow path once a field is added (~2 µs a call).
+    const record: CallRecord = {
+      profileId: call.profileId,
+      method: call.method,
+      traceId: call.traceId,
+      ts: call.ts,
+      clientTotalMs: call.clientTotalMs,
+      bytesSent: call.bytesSent,
+      bytesReceived: call.bytesReceived,
+      events
+    }
     const server = call.serverBreakdown
-    // Client and server clocks differ; skew must never show as negative overhead.
-    if (server) record.clientOverheadMs = Math.max(0, call.clientTotalMs - server.totalServerMs)
+    if (server) {
+      record.serverBreakdown = server
+      // Client and server clocks differ; skew must never show as negative overhead.
+      record.clientOverheadMs = Math.max(0, call.clientTotalMs - server.totalServerMs)
+    }
+    if (call.delegationBreakdown) record.delegationBreakdown = call.delegationBreakdown
 
     const method = call.method
-    this.observe(`${method}.clientTotalMs`, record.clientTotalMs)
-    if (record.clientOverheadMs !== undefined) this.observe(`${method}.clientOverheadMs`, record.clientOverheadMs)
+    this.observe(this.nameOf(method, 'clientTotalMs'), record.clientTotalMs)
+    if (record.clientOverheadMs !== undefined) this.observe(this.nameOf(method, 'clientOverheadMs'), record.clientOverheadMs)
     if (server && this.opts.includeServerBreakdown) {
-      for (const field of SERVER_FIELDS) this.observe(`${method}.server.${field}`, server[field])
+      SERVER_FIELDS.forEach((field, i) => this.observe(this.nameOf(method, SERVER_LEAVES[i]), server[field]))
     }
-    this.observe(`${method}.bytesSent`, record.bytesSent)
-    this.observe(`${method}.bytesReceived`, record.bytesReceived)
-    const delegation = call.delegationBreakdown
+    this.observe(this.nameOf(method, 'bytesSent'), record.bytesSent)
+    this.observe(this.nameOf(method, 'bytesReceived'), record.bytesReceived)
+    const delegation = record.delegationBreakdown
     if (delegation) {
-      for (const field of DELEGATION_FIELDS) this.observe(`${method}.delegation.${field}`, delegation[field])
+      DELEGATION_FIELDS.forEach((field, i) => this.observe(this.nameOf(method, DELEGATION_LEAVES[i]), delegation[field]))
     }
     for (const event of events) {
-      const prefix = event.hop > 0 ? `hop${event.hop}.${event.op}.` : `${event.op}.`
-      for (const gauge in event.gauges) this.observe(prefix + gauge, event.gauges[gauge])
-      this.observe(`${prefix}${event.kind}Ms`, event.ms)
+      const scope = event.hop > 0 ? `hop${event.hop}.${event.op}` : event.op
+      for (const gauge in event.gauges) this.observe(this.nameOf(scope, gauge), event.gauges[gauge])
+      this.observe(this.nameOf(scope, KIND_LEAVES.get(event.kind) ?? `${event.kind}Ms`), event.ms)
     }
 
     if (this.opts.mode === 'verbose') this.keepRecord(record)
@@ -141,7 +162,24 @@ export class Profiler {
   /** Forgets every aggregate and record; the enabled state and options stay. */
   reset(): void {
     this.sketches.clear()
+    this.names.clear()
     this.clearRecords()
+  }
+
+  /** `${scope}.${leaf}`, built once: concatenating and hashing fresh names per call dominated record(). */
+  private nameOf(scope: string, leaf: string): string {
+    let leaves = this.names.get(scope)
+    if (leaves === undefined) {
+      if (this.names.size >= MAX_METRICS) return `${scope}.${leaf}`
+      leaves = new Map()
+      this.names.set(scope, leaves)
+    }
+    let name = leaves.get(leaf)
+    if (name === undefined) {
+      name = `${scope}.${leaf}`
+      if (leaves.size < MAX_METRICS) leaves.set(leaf, name)
+    }
+    return name
   }
 
   private summaries(): Record<string, MetricSummary> {

@@ -13,11 +13,11 @@ export function formatMetricTable(metrics: Record<string, MetricSummary>): strin
   return alignColumns([HEAD, ...rows])
 }
 
-/** Columns two spaces apart; the first left-aligned, numbers right-aligned. */
-export function alignColumns(rows: string[][]): string {
+/** Columns two spaces apart; the first left-aligned, the rest right-aligned as numbers unless told. */
+export function alignColumns(rows: string[][], rightAlign = true): string {
   const widths: number[] = []
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
   return rows
-    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd())
+    .map((row) => row.map((cell, i) => (i === 0 || !rightAlign ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd())
     .join('\n')
 }

@@ -1,5 +1,6 @@
 import Corestore from 'corestore'
 import Hyperswarm from 'hyperswarm'
+import Hyperdrive from 'hyperdrive'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Assertion } from 'brittle'
@@ -11,17 +12,21 @@ export interface Seeder {
   store: Corestore
   swarm: Hyperswarm
   storage: string
-  /** Publishes a file into the store's drive (seeded from then on). */
+  /** Publishes a file into the store's drive and seeds the drive. */
   publish(name: string, data: Buffer): Promise<PublishedFile>
   /** Announces a discovery key (a drive's, a registry's) as a server. */
   serve(discoveryKey: Buffer): Promise<void>
+  /** Resolves once this seeder has uploaded at least `bytes` of file blocks. */
+  uploaded(bytes: number): Promise<void>
+  /** Bytes of file blocks uploaded so far. */
+  readonly uploadedBytes: number
   /** Leaves the swarm and closes the store; the storage dir stays for a restart. */
   close(): Promise<void>
 }
 
 /**
  * A peer that seeds drives from its own corestore over a real Hyperswarm on the loopback testnet.
- * Several seeders on one storage dir are restarts of the same one (one at a time).
+ * Seeders started on one storage dir are restarts of the same peer (one at a time).
  */
 export async function startSeeder(t: Assertion, testnet: Testnet, opts: { storage?: string } = {}): Promise<Seeder> {
   const storage = opts.storage ?? (await t.tmp())
@@ -30,9 +35,29 @@ export async function startSeeder(t: Assertion, testnet: Testnet, opts: { storag
   const swarm = new Hyperswarm({ dht: createDht({ bootstrap: testnet.bootstrap }) })
   swarm.on('connection', (conn) => store.replicate(conn))
 
+  const drives: Hyperdrive[] = []
+  const watchers = new Set<() => void>()
+  let uploadedBytes = 0
+
+  // Opened by key, as any peer would: the blobs core's upload events count what was served.
+  async function watchUploads(key: Buffer): Promise<void> {
+    if (drives.some((drive) => drive.key.equals(key))) return
+    const drive = new Hyperdrive(store.session(), key)
+    drives.push(drive)
+    const blobs = await drive.getBlobs()
+    blobs.core.on('upload', (_index, bytes) => {
+      uploadedBytes += bytes
+      for (const check of watchers) check()
+    })
+  }
+
   let closing: Promise<void> | null = null
   const close = () => {
-    closing ??= swarm.destroy().then(() => store.close())
+    closing ??= (async () => {
+      await swarm.destroy()
+      for (const drive of drives) await drive.close()
+      await store.close()
+    })()
     return closing
   }
   t.teardown(close)
@@ -41,15 +66,30 @@ export async function startSeeder(t: Assertion, testnet: Testnet, opts: { storag
     store,
     swarm,
     storage,
+    get uploadedBytes() {
+      return uploadedBytes
+    },
     async publish(name, data) {
       const file = path.join(storage, `upload-${name.replaceAll('/', '_')}`)
       await fs.writeFile(file, data)
       const published = await publishFile({ store, file, name })
+      await watchUploads(published.key)
       await seeder.serve(published.discoveryKey)
       return published
     },
     async serve(discoveryKey) {
       await swarm.join(discoveryKey, { server: true, client: false }).flushed()
+    },
+    uploaded(bytes) {
+      return new Promise<void>((resolve) => {
+        const check = () => {
+          if (uploadedBytes < bytes) return
+          watchers.delete(check)
+          resolve()
+        }
+        watchers.add(check)
+        check()
+      })
     },
     close
   }

@@ -1,0 +1,46 @@
+import type { BenchReport, Phase, Ratio } from '../../bin/commands/bench/report.ts'
+import { summarize } from '../../bin/commands/bench/stats.ts'
+
+/** A saved-report-shaped fixture with one phase per unit and ratios with and without goals. */
+export function fakeReport(scale: { ms?: number; tps?: number; ratio?: number } = {}): BenchReport {
+  const { ms = 1, tps = 1, ratio = 1 } = scale
+  const phase = (side: string, metric: string, unit: Phase['unit'], samples: number[]): Phase => ({
+    scenario: 'stream',
+    variant: 'tiny',
+    side,
+    metric,
+    unit,
+    summary: summarize(samples)
+  })
+  const ratios: Ratio[] = [
+    { scenario: 'stream', variant: 'tiny', name: 'swarm tok/s ÷ in-process (p50)', value: 0.99 * ratio, goal: { op: '>=', target: 0.97 }, met: 0.99 * ratio >= 0.97 },
+    { scenario: 'rpc', variant: '', name: 'qvacd ping ÷ bare protomux-rpc (p50)', value: 1.05 * ratio, goal: { op: '<=', target: 1.1 }, met: 1.05 * ratio <= 1.1 }
+  ]
+  return {
+    format: 'qvacd-bench/1',
+    date: '2026-01-01T00:00:00.000Z',
+    mode: 'quick',
+    command: 'qvacd bench stream',
+    git: { sha: '0123456789abcdef0123456789abcdef01234567', dirty: false },
+    machine: {
+      cpu: 'test cpu',
+      cores: 2,
+      memoryBytes: 1024 ** 3,
+      platform: 'linux test x64',
+      node: 'v20.0.0',
+      backendBuild: 'prebuilt',
+      backendVersion: 'b0000',
+      defaultThreads: 1,
+      loadAverageStart: 0.1,
+      loadAverageEnd: 0.2
+    },
+    scenarios: ['rpc', 'stream'],
+    phases: [
+      phase('qvacd swarm', 'TTFT', 'ms', [2 * ms, 3 * ms, 4 * ms]),
+      phase('qvacd swarm', 'tokens/s', 'tok/s', [900 * tps, 1000 * tps, 1100 * tps])
+    ],
+    ratios,
+    unavailable: [{ scenario: 'rpc', what: 'profiling-on column', why: 'not measured in this fixture' }],
+    notes: ['stream: a note']
+  }
+}
