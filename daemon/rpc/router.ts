@@ -1,4 +1,3 @@
-import crypto from 'node:crypto'
 import c, { type Encoding } from 'compact-encoding'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
@@ -6,7 +5,9 @@ import {
   encodeResponse,
   methods,
   requestFrame,
+  responseFrame,
   type ProfilingEnvelope,
+  type ResponseFrame,
   type RequestHeader,
   type MethodName,
   type MethodStatus,
@@ -17,6 +18,7 @@ import {
 import type { Logger } from '../log.ts'
 import type { DelegationBreakdown, OperationEvent, OperationKind } from '../../shared/profiler/types.ts'
 import { Profiler } from '../../shared/profiler/profiler.ts'
+import { newTraceId } from '../../shared/call-record.ts'
 import { StreamTable } from '../stream/stream-table.ts'
 
 /** Who a call came from: a swarm peer, or the local control socket. */
@@ -52,8 +54,10 @@ export type Handler<M extends MethodName> = (
 
 interface Route {
   request: ReturnType<typeof requestFrame<unknown>>
+  frame: Encoding<ResponseFrame<unknown>>
   body: Encoding<unknown>
   handler: Handler<MethodName>
+  latencyMetric: string
 }
 
 /**
@@ -64,7 +68,7 @@ interface Route {
  */
 export class RpcRouter {
   private readonly routes = new Map<MethodName, Route>()
-  private readonly inFlight = new Set<AbortController>()
+  private readonly inFlight = new Set<InFlightCall>()
   private readonly stats = new Map<MethodName, { calls: number; errors: number }>()
   private readonly streamTables = new Set<StreamTable>()
   private readonly log: Logger
@@ -85,7 +89,9 @@ export class RpcRouter {
     const codecs = methods[method]
     this.routes.set(method, {
       request: requestFrame<unknown>(codecs.request),
+      frame: responseFrame<unknown>(codecs.response as Encoding<unknown>),
       body: codecs.response as Encoding<unknown>,
+      latencyMetric: `${method}.totalServerMs`,
       handler: handler as unknown as Handler<MethodName>
     })
     this.stats.set(method, { calls: 0, errors: 0 })
@@ -94,7 +100,7 @@ export class RpcRouter {
 
   /** Serves the registered methods on a channel (a handler replaced later applies here too). Call before the channel opens. */
   attach(rpc: ProtomuxRPC, caller: CallerInfo): void {
-    const active = new Set<AbortController>()
+    const active = new Set<InFlightCall>()
     const streams = new StreamTable(rpc)
     this.streamTables.add(streams)
     for (const method of this.routes.keys()) {
@@ -106,7 +112,7 @@ export class RpcRouter {
     rpc.on('close', () => {
       this.streamTables.delete(streams)
       const reason = new QvacError('CONNECTION_LOST', 'the caller disconnected')
-      for (const controller of active) controller.abort(reason)
+      for (const call of active) call.abort(reason)
     })
   }
 
@@ -129,13 +135,13 @@ export class RpcRouter {
   close(): void {
     this.closing = true
     const reason = new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is shutting down')
-    for (const controller of this.inFlight) controller.abort(reason)
+    for (const call of this.inFlight) call.abort(reason)
   }
 
   private async dispatch(
     method: MethodName,
     raw: Buffer,
-    { caller, streams, active }: { caller: CallerInfo; streams: StreamTable; active: Set<AbortController> }
+    { caller, streams, active }: { caller: CallerInfo; streams: StreamTable; active: Set<InFlightCall> }
   ): Promise<Buffer> {
     const started = performance.now()
     const route = this.routes.get(method) as Route
@@ -143,15 +149,16 @@ export class RpcRouter {
     stats.calls++
     caller.calls++
     caller.inFlight++
-    const controller = new AbortController()
-    this.inFlight.add(controller)
-    active.add(controller)
+    const call = new InFlightCall()
+    this.inFlight.add(call)
+    active.add(call)
     let timer: NodeJS.Timeout | null = null
     let profile: CallProfile | null = null
     let decoded = started
     let handled = started
 
-    let body: Buffer | WireError
+    let body: Buffer | WireError | null = null
+    let response: Buffer | null = null
     try {
       if (this.closing) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is shutting down')
       let request: { header: RequestHeader; body: unknown }
@@ -162,44 +169,53 @@ export class RpcRouter {
           details: { method, bytes: raw.byteLength }
         })
       }
-      decoded = performance.now()
       const { timeoutMs, hop = 0 } = request.header
+      if (request.header.profiling) {
+        decoded = performance.now()
+        profile = new CallProfile(method, request.header.traceId, hop, this.localPeer)
+      }
       if (timeoutMs !== undefined) {
         timer = setTimeout(
-          () => controller.abort(new QvacError('REQUEST_TIMEOUT', `${method} exceeded the caller's ${timeoutMs} ms deadline`)),
+          () => call.abort(new QvacError('REQUEST_TIMEOUT', `${method} exceeded the caller's ${timeoutMs} ms deadline`)),
           timeoutMs
         )
       }
-      if (request.header.profiling) profile = new CallProfile(method, request.header.traceId, hop, this.localPeer)
       const ctx: CallContext = {
         method,
         caller,
         streams,
-        signal: controller.signal,
+        get signal() {
+          return call.signal
+        },
         hop,
         traceId: request.header.traceId,
         deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
         profile,
         metrics: this.metrics
       }
-      const value = await untilAborted(route.handler(request.body as never, ctx), controller.signal)
-      handled = performance.now()
-      body = c.encode(route.body, value)
+      const value = await call.run(route.handler(request.body as never, ctx))
+      if (!profile) {
+        // The common path: one encode of the whole frame, no breakdown to time.
+        response = c.encode(route.frame, { ok: true, value })
+      } else {
+        handled = performance.now()
+        body = c.encode(route.body, value)
+      }
     } catch (err) {
-      if (handled === started) handled = performance.now()
+      if (profile && handled === started) handled = performance.now()
       stats.errors++
       if (!(err instanceof QvacError)) this.log.error(`${method} failed unexpectedly`, err)
       body = toWireError(err, this.debug)
     } finally {
       if (timer) clearTimeout(timer)
-      this.inFlight.delete(controller)
-      active.delete(controller)
+      this.inFlight.delete(call)
+      active.delete(call)
       caller.inFlight--
     }
     const done = performance.now()
-    this.metrics.observe(`${method}.totalServerMs`, done - started)
-    if (!profile) return encodeResponse(body)
-    return encodeResponse(body, profile.envelope(started, decoded, handled, done))
+    this.metrics.observe(route.latencyMetric, done - started)
+    if (response) return response
+    return encodeResponse(body as Buffer | WireError, profile?.envelope(started, decoded, handled, done))
   }
 }
 
@@ -219,8 +235,8 @@ export class CallProfile {
 
   constructor(method: string, traceId: string | undefined, hop: number, peer: string) {
     this.method = method
-    this.traceId = traceId ?? crypto.randomBytes(8).toString('hex')
-    this.profileId = crypto.randomBytes(8).toString('hex')
+    this.profileId = newTraceId()
+    this.traceId = traceId ?? this.profileId
     this.hop = hop
     this.peer = peer
   }
@@ -258,20 +274,37 @@ export class CallProfile {
   }
 }
 
-/** A handler that ignores its signal still ends when the call is aborted. */
-function untilAborted<T>(work: Promise<T> | T, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onabort = () => reject(signal.reason)
-    signal.addEventListener('abort', onabort, { once: true })
-    Promise.resolve(work).then(
-      (value) => {
-        signal.removeEventListener('abort', onabort)
-        resolve(value)
-      },
-      (err) => {
-        signal.removeEventListener('abort', onabort)
-        reject(err)
-      }
-    )
-  })
+/**
+ * One call in flight. Its AbortSignal is made only when a handler asks for it (most unary calls
+ * never do), and an abort ends the call at once even if its handler ignores the signal.
+ */
+class InFlightCall {
+  private controller: AbortController | null = null
+  private reason: unknown = undefined
+  private onabort: ((reason: unknown) => void) | null = null
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.reason !== undefined) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  abort(reason: unknown): void {
+    if (this.reason !== undefined) return
+    this.reason = reason
+    this.controller?.abort(reason)
+    this.onabort?.(reason)
+  }
+
+  /** The handler's result, or a rejection with the abort reason as soon as the call is aborted. */
+  run<T>(work: T | Promise<T>): T | Promise<T> {
+    if (!(work instanceof Promise)) return work
+    if (this.reason !== undefined) return Promise.reject(this.reason)
+    return new Promise<T>((resolve, reject) => {
+      this.onabort = reject
+      work.then(resolve, reject)
+    })
+  }
 }
