@@ -5,6 +5,7 @@ import path from 'node:path'
 import { loopbackTestnet } from './helpers/swarm.ts'
 import { runQvacd, startQvacd } from './helpers/cli.ts'
 import { connect, ErrorCode } from '../client/index.ts'
+import { parsePrometheusText } from './helpers/openmetrics.ts'
 
 const bootstrapArg = (testnet: { bootstrap: Array<{ host: string; port: number }> }) =>
   testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
@@ -85,4 +86,27 @@ test('SIGTERM stops the daemon: clients see it leave, exit 0, no process or sock
 
   const err = await client.ping({ timeout: 1500 }).catch((e) => e)
   t.ok([ErrorCode.CONNECT_FAILED, ErrorCode.REQUEST_TIMEOUT].includes(err.code), `no daemon answers: ${err.name}`)
+})
+
+test('operator metrics: status --openmetrics and --metrics-port serve text a Prometheus parser reads', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const storage = await t.tmp()
+  const { info } = await startQvacd(t, ['--topic', 'cli-metrics', '--storage', storage, '--bootstrap', bootstrapArg(testnet), '--metrics-port', '0'])
+  const client = await connect({ peer: info.publicKey, bootstrap: testnet.bootstrap })
+  t.teardown(() => client.close())
+  for (let i = 0; i < 5; i++) await client.ping()
+
+  const printed = await runQvacd(['status', '--storage', storage, '--openmetrics'])
+  t.is(printed.code, 0, printed.stderr)
+  t.ok(printed.stdout.trimEnd().endsWith('# EOF'))
+  const ping = parsePrometheusText(printed.stdout).find((f) => f.name === 'qvacd_ping_total_server_seconds')
+  t.is(ping?.type, 'SUMMARY')
+  t.is(ping?.metrics[0].count, '5', 'five pings counted')
+
+  t.ok(info.metrics?.startsWith('http://127.0.0.1:'), info.metrics ?? 'no metrics url')
+  const res = await fetch(info.metrics as string)
+  t.is(res.status, 200)
+  t.ok(res.headers.get('content-type')?.startsWith('application/openmetrics-text'))
+  const served = parsePrometheusText(await res.text()).map((f) => f.name)
+  t.ok(served.includes('qvacd_ping_total_server_seconds'))
 })

@@ -1,5 +1,5 @@
 import test from 'brittle'
-import { createRequire } from 'node:module'
+import { parsePrometheusText } from './helpers/openmetrics.ts'
 import { Profiler, MAX_RECORDS, MAX_METRICS } from '../shared/profiler/profiler.ts'
 import { QuantileSketch, MAX_BUCKETS } from '../shared/profiler/sketch.ts'
 import { metricType } from '../shared/profiler/metric-types.ts'
@@ -13,14 +13,6 @@ import {
   formatThroughput
 } from '../shared/format-units.ts'
 
-interface ParsedFamily {
-  name: string
-  help: string
-  type: string
-  metrics: { quantiles?: Record<string, string>; count?: string; sum?: string; value?: string }[]
-}
-// The parser ships without types; this is the part of its result the test reads.
-const parsePrometheusText = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => ParsedFamily[]
 
 const SUMMARY_KEYS = ['avg', 'count', 'last', 'max', 'min', 'p50', 'p90', 'p95', 'p99', 'sum', 'type']
 

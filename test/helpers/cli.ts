@@ -28,7 +28,7 @@ export async function runQvacd(args: string[], timeoutMs = 30_000): Promise<{ co
 export async function startQvacd(
   t: Assertion,
   args: string[]
-): Promise<{ child: ChildProcess; info: { publicKey: string; topic: string; storage: string; controlSocket: string }; stderr: () => string }> {
+): Promise<{ child: ChildProcess; info: { publicKey: string; topic: string; storage: string; controlSocket: string; metrics: string | null }; stderr: () => string }> {
   const child = spawnQvacd(['start', '--json', ...args])
   let stderr = ''
   child.stderr?.on('data', (d) => (stderr += d))
