@@ -4,6 +4,7 @@
 // fields follow; fields never change meaning within a protocol version.
 import c, { type Encoding, type State } from 'compact-encoding'
 import type { ErrorDetailValue, ErrorDetails, WireError } from './errors.ts'
+import type { DownloadStats, SourceType } from './download-stats.ts'
 import type {
   DelegationBreakdown,
   MetricSummary,
@@ -661,6 +662,134 @@ export const statusResponse: Encoding<DaemonStatus> = {
 }
 
 // ---------------------------------------------------------------------------------------------
+// downloadAsset: fetch a source into the daemon's cache ahead of a load. The client may pick a
+// progress id; the daemon then sends `download.progress` events with it (about every 150 ms).
+
+export interface DownloadAssetRequest {
+  source: string
+  expectedSha256?: string
+  progressId?: number
+  delegate?: DelegateTarget
+}
+
+/** What was fetched, without the daemon's paths. */
+export interface AssetDescriptor {
+  source: string
+  sha256: string
+  size: number
+}
+
+export interface DownloadAssetResponse {
+  asset: AssetDescriptor
+  stats: DownloadStats
+}
+
+export interface DownloadProgressEvent {
+  progressId: number
+  bytes: number
+  /** 0 when the source did not say. */
+  total: number
+  speedBps: number
+}
+
+// flags: 1 expectedSha256, 2 progressId, 4 delegate
+export const downloadAssetRequest: Encoding<DownloadAssetRequest> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    c.string.preencode(state, m.source)
+    if (m.expectedSha256 !== undefined) c.string.preencode(state, m.expectedSha256)
+    if (m.progressId !== undefined) c.uint.preencode(state, m.progressId)
+    if (m.delegate) delegateTarget.preencode(state, m.delegate)
+  },
+  encode(state, m) {
+    c.uint.encode(state, (m.expectedSha256 !== undefined ? 1 : 0) | (m.progressId !== undefined ? 2 : 0) | (m.delegate ? 4 : 0))
+    c.string.encode(state, m.source)
+    if (m.expectedSha256 !== undefined) c.string.encode(state, m.expectedSha256)
+    if (m.progressId !== undefined) c.uint.encode(state, m.progressId)
+    if (m.delegate) delegateTarget.encode(state, m.delegate)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const m: DownloadAssetRequest = { source: c.string.decode(state) }
+    if (flags & 1) m.expectedSha256 = c.string.decode(state)
+    if (flags & 2) m.progressId = c.uint.decode(state)
+    if (flags & 4) m.delegate = delegateTarget.decode(state)
+    return m
+  }
+}
+
+const SOURCE_TYPES: SourceType[] = ['hyperdrive', 'registry', 'http', 'file']
+
+const downloadStats: Encoding<DownloadStats> = {
+  preencode(state) {
+    c.uint.preencode(state, 0)
+    c.bool.preencode(state, false)
+    for (let i = 0; i < 6; i++) c.float64.preencode(state, 0)
+  },
+  encode(state, m) {
+    c.uint.encode(state, SOURCE_TYPES.indexOf(m.sourceType))
+    c.bool.encode(state, m.cacheHit)
+    c.float64.encode(state, m.downloadTime)
+    c.float64.encode(state, m.totalDownloadTime)
+    c.float64.encode(state, m.totalBytesDownloaded)
+    c.float64.encode(state, m.bytesResumed)
+    c.float64.encode(state, m.downloadSpeedBps)
+    c.float64.encode(state, m.checksumValidationTime)
+  },
+  decode(state) {
+    return {
+      sourceType: SOURCE_TYPES[c.uint.decode(state)] ?? 'file',
+      cacheHit: c.bool.decode(state),
+      downloadTime: c.float64.decode(state),
+      totalDownloadTime: c.float64.decode(state),
+      totalBytesDownloaded: c.float64.decode(state),
+      bytesResumed: c.float64.decode(state),
+      downloadSpeedBps: c.float64.decode(state),
+      checksumValidationTime: c.float64.decode(state)
+    }
+  }
+}
+
+export const downloadAssetResponse: Encoding<DownloadAssetResponse> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.asset.source)
+    c.string.preencode(state, m.asset.sha256)
+    c.uint.preencode(state, m.asset.size)
+    downloadStats.preencode(state, m.stats)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.asset.source)
+    c.string.encode(state, m.asset.sha256)
+    c.uint.encode(state, m.asset.size)
+    downloadStats.encode(state, m.stats)
+  },
+  decode(state) {
+    return {
+      asset: { source: c.string.decode(state), sha256: c.string.decode(state), size: c.uint.decode(state) },
+      stats: downloadStats.decode(state)
+    }
+  }
+}
+
+export const downloadProgress: Encoding<DownloadProgressEvent> = {
+  preencode(state, m) {
+    c.uint.preencode(state, m.progressId)
+    c.uint.preencode(state, m.bytes)
+    c.uint.preencode(state, m.total)
+    c.float64.preencode(state, m.speedBps)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.progressId)
+    c.uint.encode(state, m.bytes)
+    c.uint.encode(state, m.total)
+    c.float64.encode(state, m.speedBps)
+  },
+  decode(state) {
+    return { progressId: c.uint.decode(state), bytes: c.uint.decode(state), total: c.uint.decode(state), speedBps: c.float64.decode(state) }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // loadModel / unloadModel. Optional config fields: flags bit i = field i present, in the order
 // contextSize, threads, gpu, sequences, maxQueueDepth.
 
@@ -1149,6 +1278,7 @@ export const cancelResponse: Encoding<{ cancelled: boolean }> = {
 export const methods = {
   ping: { request: pingRequest, response: pingResponse },
   status: { request: statusRequest, response: statusResponse },
+  downloadAsset: { request: downloadAssetRequest, response: downloadAssetResponse },
   loadModel: { request: loadModelRequest, response: loadModelResponse },
   unloadModel: { request: unloadModelRequest, response: unloadModelResponse },
   infer: { request: inferRequest, response: streamTrailer },
@@ -1158,8 +1288,12 @@ export const methods = {
 /** One-way messages (protomux-rpc events) of the infer stream. */
 export const events = {
   'infer.chunk': streamChunk, // daemon → client
-  'infer.credit': streamCredit // client → daemon
+  'infer.credit': streamCredit, // client → daemon
+  'download.progress': downloadProgress // daemon → client
 } as const
+
+export type EventName = keyof typeof events
+export type EventOf<E extends EventName> = Decoded<(typeof events)[E]>
 
 export type MethodName = keyof typeof methods
 export type RequestOf<M extends MethodName> = Decoded<(typeof methods)[M]['request']>

@@ -6,7 +6,10 @@ import { CallGuard, type CallOptions } from './call-guard.ts'
 import { callRpc } from './rpc-call.ts'
 import {
   streamChunk,
+  downloadProgress,
   type DaemonStatus,
+  type DownloadAssetRequest,
+  type DownloadAssetResponse,
   type LoadModelRequest,
   type LoadModelResponse,
   type MethodName,
@@ -18,6 +21,7 @@ import {
 import { InferStream, type InferInput, type InferOptions } from './infer-stream.ts'
 import { Profiler } from './profiler/profiler.ts'
 import { delegateTarget, type DelegateInput } from './delegate-input.ts'
+import type { DownloadProgress } from './download-stats.ts'
 import { callRecord, newTraceId, type Profiled } from './call-record.ts'
 
 /** One open channel to a daemon, as a connector makes it (swarm or control socket). */
@@ -28,13 +32,23 @@ export interface Connection {
   destroy(): void
 }
 
-/** A connection in use by the client: with the infer streams running on it. */
+/** A connection in use by the client: with the infer streams and downloads running on it. */
 export interface Transport extends Connection {
   streams: Map<number, InferStream>
+  downloads: Map<number, (progress: DownloadProgress) => void>
 }
 
 /** Opens a connection; `signal` aborts when the client closes, so a pending connect stops at once. */
 export type Connector = (signal: AbortSignal) => Promise<Connection>
+
+export interface DownloadAssetInput {
+  source: string
+  /** The file must have this SHA-256 (hex); anything else is CHECKSUM_VALIDATION_FAILED. */
+  expectedSha256?: string
+  /** Called with the daemon's progress (about every 150 ms). */
+  onProgress?: (progress: DownloadProgress) => void
+  delegate?: DelegateInput
+}
 
 export interface LoadModelInput {
   source: string
@@ -79,6 +93,24 @@ export class QvacClient extends EventEmitter {
 
   status(opts?: CallOptions): Promise<Profiled<DaemonStatus>> {
     return this.call('status', null, opts)
+  }
+
+  /** Has the daemon fetch a source into its cache; resolves with what was fetched and what it cost. */
+  async downloadAsset(input: DownloadAssetInput, opts: CallOptions = {}): Promise<Profiled<DownloadAssetResponse>> {
+    const request: DownloadAssetRequest = {
+      source: input.source,
+      expectedSha256: input.expectedSha256,
+      delegate: delegateTarget(input.delegate)
+    }
+    if (!input.onProgress) return this.call('downloadAsset', request, opts)
+    const transport = await this.connection(opts)
+    const progressId = this.nextStreamId++
+    transport.downloads.set(progressId, input.onProgress)
+    try {
+      return await this.call('downloadAsset', { ...request, progressId }, opts)
+    } finally {
+      transport.downloads.delete(progressId)
+    }
   }
 
   /** Loads a model (or takes another reference to it) and returns its id, info and load stats. */
@@ -144,8 +176,8 @@ export class QvacClient extends EventEmitter {
           connection.destroy()
           throw new QvacError('CLIENT_CLOSED', 'the client is closed')
         }
-        const transport: Transport = { ...connection, streams: new Map() }
-        receiveChunks(transport)
+        const transport: Transport = { ...connection, streams: new Map(), downloads: new Map() }
+        receiveEvents(transport)
         const ondisconnect = () => {
           if (this.current === pending) this.current = null
           this.emit('disconnect', transport)
@@ -165,12 +197,19 @@ export class QvacClient extends EventEmitter {
   }
 }
 
-/** Routes `infer.chunk` events to their stream; a malformed one is dropped, never thrown. */
-function receiveChunks(transport: Transport): void {
+/** Routes the daemon's events to their stream or download; a malformed one is dropped, never thrown. */
+function receiveEvents(transport: Transport): void {
   transport.rpc.respond<Buffer, null>('infer.chunk', { requestEncoding: c.raw }, (raw) => {
     try {
       const chunk = c.decode(streamChunk, raw)
       transport.streams.get(chunk.streamId)?.receive(chunk, raw.byteLength)
+    } catch {}
+    return null
+  })
+  transport.rpc.respond<Buffer, null>('download.progress', { requestEncoding: c.raw }, (raw) => {
+    try {
+      const { progressId, bytes, total, speedBps } = c.decode(downloadProgress, raw)
+      transport.downloads.get(progressId)?.({ bytes, total: total > 0 ? total : null, speedBps })
     } catch {}
     return null
   })

@@ -3,7 +3,10 @@ import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
 import {
   encodeResponse,
+  events,
   methods,
+  type EventName,
+  type EventOf,
   requestFrame,
   responseFrame,
   type ProfilingEnvelope,
@@ -43,6 +46,8 @@ export interface CallContext {
   profile: CallProfile | null
   /** The daemon's always-on operator metrics. */
   metrics: Profiler
+  /** Sends a one-way event to the caller (dropped if its connection is gone). */
+  notify<E extends EventName>(event: E, value: EventOf<E>): void
   /** Aborted when the caller's deadline passes or the daemon shuts down; reason is a QvacError. */
   signal: AbortSignal
 }
@@ -105,7 +110,7 @@ export class RpcRouter {
     this.streamTables.add(streams)
     for (const method of this.routes.keys()) {
       rpc.respond<Buffer, Buffer>(method, { requestEncoding: c.raw, responseEncoding: c.raw }, (raw) =>
-        this.dispatch(method, raw, { caller, streams, active })
+        this.dispatch(method, raw, { caller, streams, active, rpc })
       )
     }
     // Nobody is left to answer: stop the work done for this caller.
@@ -141,7 +146,7 @@ export class RpcRouter {
   private async dispatch(
     method: MethodName,
     raw: Buffer,
-    { caller, streams, active }: { caller: CallerInfo; streams: StreamTable; active: Set<InFlightCall> }
+    { caller, streams, active, rpc }: { caller: CallerInfo; streams: StreamTable; active: Set<InFlightCall>; rpc: ProtomuxRPC }
   ): Promise<Buffer> {
     const started = performance.now()
     const route = this.routes.get(method) as Route
@@ -191,7 +196,8 @@ export class RpcRouter {
         traceId: request.header.traceId,
         deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
         profile,
-        metrics: this.metrics
+        metrics: this.metrics,
+        notify: (event, value) => notify(rpc, event, value)
       }
       const value = await call.run(route.handler(request.body as never, ctx))
       if (!profile) {
@@ -216,6 +222,14 @@ export class RpcRouter {
     this.metrics.observe(route.latencyMetric, done - started)
     if (response) return response
     return encodeResponse(body as Buffer | WireError, profile?.envelope(started, decoded, handled, done))
+  }
+}
+
+function notify<E extends EventName>(rpc: ProtomuxRPC, event: E, value: EventOf<E>): void {
+  try {
+    rpc.event(event, c.encode(events[event] as Encoding<EventOf<E>>, value), { requestEncoding: c.raw })
+  } catch {
+    // The channel closed: the call itself ends with CONNECTION_LOST.
   }
 }
 
