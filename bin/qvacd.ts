@@ -5,6 +5,9 @@ import { runStart } from './commands/start.ts'
 import { runStatus } from './commands/status.ts'
 import { runDemo } from './commands/demo.ts'
 import { runTestnet } from './commands/testnet.ts'
+import { runPull } from './commands/pull.ts'
+import { runPublish } from './commands/publish.ts'
+import { runRegistryAdd, runRegistryCreate, runRegistryList } from './commands/registry.ts'
 import { fraction, runBench } from './commands/bench/command.ts'
 import { fail } from './commands/fail.ts'
 import { defaultStorage } from './commands/storage.ts'
@@ -33,6 +36,8 @@ program
   .option('--delegate-to <key>', 'forward loadModel (and so infer) to this provider daemon')
   .option('--fallback-to-local', 'with --delegate-to: load here when the provider is unreachable')
   .option('--metrics-port <port>', 'serve OpenMetrics at http://127.0.0.1:PORT/metrics (0: any free port)', port)
+  .option('--registry <key>', 'the Hyperbee registry behind registry://NAME sources')
+  .option('--max-download-bytes <n>', 'largest model file the daemon downloads', positiveInt)
   .option('--debug', 'send internal error messages and stacks to callers')
   .option('--json', 'print the startup line as JSON')
   .action((opts) => runStart(opts))
@@ -47,6 +52,62 @@ program
   .option('--json', 'print JSON instead of a table')
   .option('--openmetrics', 'print the operator metrics as OpenMetrics text')
   .action((opts) => runStatus(opts))
+
+program
+  .command('pull')
+  .description('have the daemon fetch a model source into its cache (progress bar, then the download stats)')
+  .argument('<source>', 'hyperdrive://KEY/path, pear://KEY/path, registry://NAME, http(s)://…, a path or file://')
+  .addOption(storageOption())
+  .option('--peer <key>', 'ask a remote daemon over the swarm instead of the local one')
+  .addOption(bootstrapOption())
+  .option('--sha256 <hex>', 'the file must have this SHA-256')
+  .option('--timeout <ms>', 'give up after this many ms', positiveInt)
+  .option('--json', 'print the stats as JSON')
+  .action((source, opts) => runPull(source, opts))
+
+program
+  .command('publish')
+  .description('put a file into a Hyperdrive of this storage and seed it until Ctrl-C; prints its hyperdrive:// URI')
+  .argument('<file>', 'the model file')
+  .addOption(storageOption())
+  .addOption(bootstrapOption())
+  .option('--name <name>', 'its path in the drive and its registry name (default: the file name)')
+  .option('--registry <key>', "also add it to this storage's registry (its key, from qvacd registry create)")
+  .option('--engine <engine>', 'registry field')
+  .option('--quantization <q>', 'registry field')
+  .option('--description <text>', 'registry field')
+  .option('--no-seed', 'publish and exit without seeding')
+  .option('--json', 'print the result as JSON')
+  .action((file, opts) => runPublish(file, opts))
+
+const registry = program.command('registry').description('the Hyperbee model registry behind registry://NAME')
+registry
+  .command('create')
+  .description("this storage's registry (one per storage); prints its key")
+  .addOption(storageOption())
+  .option('--json', 'print the key as JSON')
+  .action((opts) => runRegistryCreate(opts))
+registry
+  .command('add')
+  .description("add or replace an entry in this storage's registry")
+  .argument('<name>', 'the model name (registry://NAME)')
+  .argument('<source>', 'a hyperdrive:// or http(s):// URI')
+  .requiredOption('--sha256 <hex>', "the file's SHA-256")
+  .requiredOption('--size <bytes>', "the file's size", (v) => Number(v))
+  .option('--engine <engine>', 'e.g. llama.cpp')
+  .option('--quantization <q>', 'e.g. Q4_K_M')
+  .option('--description <text>', 'free text')
+  .addOption(storageOption())
+  .option('--json', 'print the entry as JSON')
+  .action((name, source, opts) => runRegistryAdd(name, source, opts))
+registry
+  .command('list')
+  .description("list a registry: this storage's, or another one's over the swarm")
+  .option('--registry <key>', "another registry's key (found over the swarm)")
+  .addOption(storageOption())
+  .addOption(bootstrapOption())
+  .option('--json', 'print JSON')
+  .action((opts) => runRegistryList(opts))
 
 program
   .command('demo')

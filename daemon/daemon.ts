@@ -16,11 +16,12 @@ import { RpcRouter } from './rpc/router.ts'
 import { ping } from './rpc/ping.ts'
 import { statusHandler } from './rpc/status.ts'
 import { loadModelHandler, unloadModelHandler } from './rpc/models.ts'
+import { downloadAssetHandler } from './rpc/download.ts'
 import { cancelHandler, inferHandler } from './rpc/infer.ts'
 import { silentLogger, type Logger } from './log.ts'
 import { LlamaBackend } from './inference/backend.ts'
 import { ModelManager } from './inference/model-manager.ts'
-import { resolveLocalFile } from './resolve-local.ts'
+import { ModelResolver } from './resolve/resolver.ts'
 import { Providers } from './delegation/providers.ts'
 import { Delegation } from './delegation/delegation.ts'
 
@@ -54,6 +55,10 @@ export interface DaemonOptions {
   providerConnectTimeout?: number
   /** Serve OpenMetrics at http://127.0.0.1:PORT/metrics (0 picks a port; see metricsPort). */
   metricsPort?: number
+  /** The Hyperbee registry behind `registry://NAME` sources. */
+  registry?: Buffer
+  /** Largest model file the daemon downloads (bytes; default unlimited). */
+  maxDownloadBytes?: number
 }
 
 const KEY_PAIR_NAME = 'qvacd/daemon'
@@ -76,6 +81,7 @@ export class Daemon extends EventEmitter {
   private readonly log: Logger
   store: Corestore | null = null
   host: SwarmHost | null = null
+  resolver: ModelResolver | null = null
   private control: ControlSocket | null = null
   private metricsServer: MetricsServer | null = null
   /** The port /metrics is served on, once ready (when metricsPort was given). */
@@ -95,7 +101,7 @@ export class Daemon extends EventEmitter {
     this.backend = new LlamaBackend({ log: this.log, gpu: opts.gpu ?? false })
     this.models = new ModelManager({
       backend: this.backend,
-      resolve: (source) => resolveLocalFile(source),
+      resolve: (source, { signal }) => this.resolveModel(source, signal),
       log: this.log,
       threads: opts.threads,
       maxQueueDepth: opts.maxQueueDepth
@@ -141,6 +147,7 @@ export class Daemon extends EventEmitter {
         metrics: () => this.router.metrics.exportJSON().metrics
       })
     )
+    this.router.handle('downloadAsset', downloadAssetHandler(() => this.resolver, this.delegation))
     this.router.handle('loadModel', loadModelHandler(this.models, this.delegation))
     this.router.handle('unloadModel', unloadModelHandler(this.models, this.delegation))
     this.router.handle(
@@ -154,6 +161,11 @@ export class Daemon extends EventEmitter {
       })
     )
     this.router.handle('cancel', cancelHandler())
+  }
+
+  private resolveModel(source: string, signal: AbortSignal) {
+    if (!this.resolver) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
+    return this.resolver.resolveModel(source, { stats: true, signal })
   }
 
   get publicKey(): Buffer {
@@ -198,6 +210,15 @@ export class Daemon extends EventEmitter {
     }
     await this.host.ready()
 
+    this.resolver = new ModelResolver({
+      storage: this.storage,
+      store: this.store,
+      swarm: this.host.swarm,
+      registryKey: this.opts.registry,
+      maxBytes: this.opts.maxDownloadBytes
+    })
+    await this.resolver.ready()
+
     this.control = new ControlSocket({ path: socketPath, router: this.router, log: this.log })
     await this.control.listen()
 
@@ -218,6 +239,7 @@ export class Daemon extends EventEmitter {
     if (this.metricsServer) await this.metricsServer.close()
     if (this.control) await this.control.close()
     await this.delegation.close()
+    if (this.resolver) await this.resolver.close()
     if (this.host) await this.host.close()
     await this.models.close()
     await this.backend.close()

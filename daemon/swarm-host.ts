@@ -130,9 +130,11 @@ export class SwarmHost extends EventEmitter {
         this.emit('peer-joined', key)
       },
       (err: Error) => {
-        this.log.info(`closing connection to ${key}: ${err.message}`)
-        if (isQvacError(err, 'PROTOCOL_VERSION_MISMATCH')) this.emit('protocol-mismatch', key, err)
-        conn.end()
+        // The connection stays: a peer without qvac/rpc (a drive seeder, say) still replicates.
+        if (isQvacError(err, 'PROTOCOL_VERSION_MISMATCH')) {
+          this.log.info(`refused qvac/rpc from ${key}: ${err.message}`)
+          this.emit('protocol-mismatch', key, err)
+        }
       }
     )
   }

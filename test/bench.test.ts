@@ -31,17 +31,21 @@ test('a saved report loads back as it was, and compare flags only what got worse
   await saveReport(oldFile, old)
   t.alike(await loadReport(oldFile), old)
 
-  // TTFT 20 % slower, tokens/s 20 % faster, ratios 10 % lower (one has a >= goal, one a <= goal).
+  // TTFT 20 % slower, tokens/s 20 % faster, ratios 10 % lower (one has a >= goal, one a <= goal),
+  // and the TTFT gap over its goal.
   await saveReport(newFile, fakeReport({ ms: 1.2, tps: 1.2, ratio: 0.9 }))
   const rows = compareReports(await loadReport(oldFile), await loadReport(newFile), 0.05)
   const byKey = Object.fromEntries(rows.map((r) => [r.key, r]))
-  t.is(rows.length, 4)
+  t.is(rows.length, 5)
   t.ok(byKey['stream/tiny/qvacd swarm/TTFT p50'].regression, 'slower time is a regression')
   t.ok(Math.abs(byKey['stream/tiny/qvacd swarm/TTFT p50'].change - 1.2) < 1e-9)
   t.absent(byKey['stream/tiny/qvacd swarm/tokens/s p50'].regression, 'faster rate is not')
   t.ok(byKey['stream/tiny/swarm tok/s ÷ in-process (p50)'].regression, 'a >= ratio that fell is a regression')
   t.absent(byKey['rpc/qvacd ping ÷ bare protomux-rpc (p50)'].regression, 'a <= ratio that fell is not')
-  t.ok(comparisonToText(rows, 0.05, 'old', 'new').includes('2 regressions'))
+  const ttftGap = byKey['stream/tiny/swarm TTFT − in-process, ms (p50)']
+  t.ok(Math.abs(ttftGap.change - 0.38) < 1e-9, 'a difference compares by subtraction')
+  t.ok(ttftGap.regression, 'a difference that crossed its goal (1.9 → 2.28 ms, goal ≤ 2) is a regression')
+  t.ok(comparisonToText(rows, 0.05, 'old', 'new').includes('3 regressions'))
   t.absent(compareReports(old, old, 0.05).some((r) => r.regression), 'a run compared with itself has no regression')
 
   await fs.writeFile(path.join(dir, 'other.json'), '{"format":"something-else"}')

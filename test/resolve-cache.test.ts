@@ -15,8 +15,12 @@ test('concurrent resolves of one source share one download', async (t) => {
   const server = await startFileServer(t, { 'tiny.gguf': data }, { chunkDelayMs: 2 })
   const { resolver } = await startResolver(t, testnet)
 
-  const all = await Promise.all([1, 2, 3].map(() => resolver.resolveModel(server.url('tiny.gguf'), { stats: true })))
+  const seen = [0, 0, 0]
+  const all = await Promise.all(
+    seen.map((_, i) => resolver.resolveModel(server.url('tiny.gguf'), { stats: true, hooks: { onProgress: (p) => (seen[i] = p.bytes) } }))
+  )
   t.is(server.requests('tiny.gguf'), 1, 'one request at the server')
+  t.alike(seen, [SIZE, SIZE, SIZE], 'every waiter saw the progress to the end')
   t.is(new Set(all.map((r) => r.path)).size, 1, 'one file')
   t.ok(all.every((r) => !r.stats.cacheHit), 'each waited on the download')
   t.ok(data.equals(await fs.readFile(all[0].path)))

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises'
 import { formatKey } from '../shared/keys.ts'
 import { loopbackTestnet } from './helpers/swarm.ts'
 import { startSeeder } from './helpers/seeder.ts'
-import { startResolver, sha256 } from './helpers/resolver.ts'
+import { startResolver, downloaded, sha256 } from './helpers/resolver.ts'
 
 const SIZE = 4 << 20
 
@@ -34,6 +34,21 @@ test('a drive file seeded by another peer resolves over the swarm; the second re
   t.is(second.stats.totalBytesDownloaded, 0)
 })
 
+test('two files of one drive resolve at the same time', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const a = crypto.randomBytes(SIZE)
+  const b = crypto.randomBytes(SIZE / 2)
+  const seeder = await startSeeder(t, testnet)
+  const first = await seeder.publish('a.gguf', a)
+  const second = await seeder.publish('b.gguf', b)
+  t.alike(first.key, second.key, 'one drive')
+  const { resolver } = await startResolver(t, testnet)
+
+  const [pathA, pathB] = await Promise.all([resolver.resolveModel(first.uri), resolver.resolveModel(second.uri)])
+  t.ok(a.equals(await fs.readFile(pathA)))
+  t.ok(b.equals(await fs.readFile(pathB)))
+})
+
 test('a file the drive does not have is MODEL_NOT_FOUND; a drive nobody seeds is SOURCE_UNAVAILABLE', async (t) => {
   const testnet = await loopbackTestnet(t)
   const seeder = await startSeeder(t, testnet)
@@ -60,18 +75,19 @@ test('a wrong expected hash fails and caches nothing', async (t) => {
 
 test('a seeder stopped mid-download and another started: the download completes', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const data = crypto.randomBytes(2 * SIZE)
+  const data = crypto.randomBytes(3 * SIZE)
   const first = await startSeeder(t, testnet)
   const published = await first.publish('tiny.gguf', data)
-  const { resolver } = await startResolver(t, testnet)
+  const { resolver, store } = await startResolver(t, testnet)
 
+  const arrived = downloaded(store, first.contentKey(published.key), 256 * 1024)
   const resolving = resolver.resolveModel(published.uri, { stats: true })
-  await first.uploaded(512 * 1024)
+  await arrived
   await first.close()
   t.ok(first.uploadedBytes < data.length, `the first seeder served ${first.uploadedBytes} of ${data.length} bytes`)
 
   const second = await startSeeder(t, testnet, { storage: first.storage })
-  await second.serve(published.discoveryKey)
+  await second.seed(published.key)
   const done = await resolving
   t.ok(data.equals(await fs.readFile(done.path)), 'complete and right')
   t.is(done.stats.totalBytesDownloaded, data.length)
@@ -85,8 +101,9 @@ test('a download stopped half-way continues after a restart without refetching v
   const first = await startResolver(t, testnet)
 
   const controller = new AbortController()
+  const arrived = downloaded(first.store, seeder.contentKey(published.key), 1 << 20)
   const stopped = first.resolver.resolveModel(published.uri, { signal: controller.signal }).catch((e) => e)
-  await seeder.uploaded(1 << 20)
+  await arrived
   controller.abort()
   t.is((await stopped).name, 'REQUEST_ABORTED')
   await first.close()

@@ -4,6 +4,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import Corestore from 'corestore'
+import Hyperbee from 'hyperbee'
 import { registryEntry, type RegistryEntryValue } from '../daemon/registry/entry-codec.ts'
 import { Registry, createRegistry } from '../daemon/registry/registry.ts'
 import { publishFile } from '../daemon/resolve/publish.ts'
@@ -125,4 +126,21 @@ test('publishing can add the file to a registry; publishing it again writes noth
   t.is(again.written, false, 'same name, same bytes')
   t.is(again.uri, published.uri)
   t.is((await publishFile({ store, file, name: '../escape' }).catch((e) => e)).name, 'PATH_TRAVERSAL')
+})
+
+test('a registry written by someone else cannot point the daemon at a local file; an unreachable one is SOURCE_UNAVAILABLE', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const seeder = await startSeeder(t, testnet)
+  // Another implementation's registry: same codec, no validation on the way in.
+  const rogue = new Hyperbee(seeder.store.get({ name: 'rogue-registry' }), { keyEncoding: 'utf-8', valueEncoding: registryEntry })
+  t.teardown(() => rogue.close())
+  await rogue.ready()
+  await rogue.put('evil', { source: 'file:///etc/passwd', sha256: SHA, size: 1 })
+  await seeder.serve(rogue.discoveryKey)
+
+  const { resolver } = await startResolver(t, testnet, { registryKey: rogue.key })
+  t.is((await resolver.resolveModel('registry://evil').catch((e) => e)).name, 'UNSUPPORTED_SOURCE')
+
+  const lonely = await startResolver(t, testnet, { registryKey: crypto.randomBytes(32) })
+  t.is((await lonely.resolver.resolveModel('registry://anything').catch((e) => e)).name, 'SOURCE_UNAVAILABLE')
 })

@@ -43,6 +43,8 @@ declare module 'hyperdrive' {
     readonly discoveryKey: Buffer
     readonly core: Hypercore
     readonly version: number
+    /** Set once the drive is ready and its blobs core known. */
+    readonly blobs: Hyperblobs | null
     ready(): Promise<void>
     close(): Promise<void>
     findingPeers(): () => void

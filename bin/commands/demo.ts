@@ -5,6 +5,7 @@ import createTestnet from 'hyperdht/testnet.js'
 import { Daemon } from '../../daemon/index.ts'
 import { connect, formatKey } from '../../client/index.ts'
 import { writeTinyLlamaGguf } from '../../daemon/inference/tiny-model.ts'
+import { Publisher } from '../../daemon/publish/publisher.ts'
 import { statusToTable } from '../format/status.ts'
 import { formatBytes, formatDuration } from '../format/units.ts'
 import { trailerToTable } from '../format/trailer.ts'
@@ -15,7 +16,8 @@ const TOPIC = 'qvacd-demo'
  * `npm start`: a whole qvacd on loopback. A 5-node DHT testnet on 127.0.0.1 (a lone bootstrapper
  * makes first connects hang, STACK.md), a daemon with a throwaway storage dir, a client that finds
  * it by topic; pings, then a generated tiny model loaded and streamed token by token over the
- * swarm, the trailer's stats and the status table; then everything is closed and the process exits.
+ * swarm (published in a Hyperdrive, which the daemon fetches, verifies and caches), the trailer's
+ * stats, the client's profile and the status table; then everything is closed and the process exits.
  */
 export async function runDemo(opts: { pings: number }): Promise<void> {
   const out = (line = '') => process.stdout.write(line + '\n')
@@ -24,6 +26,7 @@ export async function runDemo(opts: { pings: number }): Promise<void> {
   const bootstrap = testnet.bootstrap
   let daemon: Daemon | null = null
   let client: Awaited<ReturnType<typeof connect>> | null = null
+  let publisher: Publisher | null = null
 
   try {
     out('qvacd demo: everything runs on 127.0.0.1')
@@ -56,8 +59,15 @@ export async function runDemo(opts: { pings: number }): Promise<void> {
     t = performance.now()
     const model = writeTinyLlamaGguf(path.join(storage, 'tiny-llama.gguf'), { eos: 'suppress' })
     out(`model: a tiny random-weights llama GGUF (${formatBytes(model.size)}), generated in ${formatDuration(performance.now() - t)}`)
-    const loaded = await client.loadModel({ source: model.path, config: { sequences: 2 } })
-    out(`loadModel over the swarm: ${loaded.modelId} (${loaded.info.architecture}, context ${loaded.info.contextSize}, ${loaded.info.threads} thread(s), ${loaded.info.backendDevice}) in ${formatDuration(loaded.stats.totalLoadTime)}`)
+    publisher = new Publisher({ storage: path.join(storage, 'publisher-side'), bootstrap })
+    await publisher.ready()
+    const published = await publisher.publish(model.path, { name: 'tiny-llama.gguf' })
+    await publisher.seed(published)
+    out(`published and seeded in a Hyperdrive: ${published.uri}`)
+    const loaded = await client.loadModel({ source: published.uri, config: { sequences: 2 } })
+    const s = loaded.stats
+    out(`loadModel over the swarm: ${loaded.modelId} (${loaded.info.architecture}, context ${loaded.info.contextSize}, ${loaded.info.threads} thread(s), ${loaded.info.backendDevice}) in ${formatDuration(s.totalLoadTime)}`)
+    out(`  the daemon fetched it from the drive: ${formatBytes(s.totalBytesDownloaded)} in ${formatDuration(s.downloadTime)}, checksum ${formatDuration(s.checksumValidationTime)}, init ${formatDuration(s.modelInitializationTime)}`)
     out()
 
     const prompt = 'Hello world'
@@ -78,6 +88,7 @@ export async function runDemo(opts: { pings: number }): Promise<void> {
     out(statusToTable(await client.status()))
   } finally {
     await client?.close()
+    await publisher?.close()
     await daemon?.close()
     await testnet.destroy()
     await fs.rm(storage, { recursive: true, force: true })

@@ -18,6 +18,8 @@ export async function runStart(opts: {
   delegateTo?: string
   fallbackToLocal?: boolean
   metricsPort?: number
+  registry?: string
+  maxDownloadBytes?: number
   debug?: boolean
   json?: boolean
 }): Promise<void> {
@@ -34,6 +36,8 @@ export async function runStart(opts: {
     delegateTo: opts.delegateTo ? parseKey(opts.delegateTo, 'provider key') : undefined,
     fallbackToLocal: opts.fallbackToLocal,
     metricsPort: opts.metricsPort,
+    registry: opts.registry ? parseKey(opts.registry, 'registry key') : undefined,
+    maxDownloadBytes: opts.maxDownloadBytes,
     debug: opts.debug,
     log
   })

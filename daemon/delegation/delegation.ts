@@ -3,6 +3,8 @@ import { formatKey } from '../../shared/keys.ts'
 import type { CallOptions } from '../../shared/call-guard.ts'
 import type {
   DelegateTarget,
+  DownloadAssetRequest,
+  DownloadAssetResponse,
   InferRequest,
   LoadModelRequest,
   LoadModelResponse,
@@ -20,7 +22,7 @@ interface RemoteModel {
 }
 
 /**
- * Forwards loadModel, unloadModel and infer to provider daemons. A model loaded through a
+ * Forwards downloadAsset, loadModel, unloadModel and infer to provider daemons. A model loaded through a
  * provider gets a local id (`<provider key prefix>:<provider's id>`) so later calls find their
  * way. The provider's events come back marked with its key and hop, beside a delegation event
  * and a `delegationBreakdown` of this daemon; the caller's deadline is forwarded less the time
@@ -53,6 +55,14 @@ export class Delegation {
     this.remote.set(modelId, { peer: target.peer, remoteId: value.modelId })
     this.annotate(ctx, 'loadModel', target.peer, envelope, timing)
     return { modelId, info: value.info, stats: value.stats }
+  }
+
+  async download(request: DownloadAssetRequest, target: DelegateTarget, ctx: CallContext): Promise<DownloadAssetResponse> {
+    const { value, envelope, timing } = await this.forward(target.peer, ctx, 'downloadAsset', (client, opts) =>
+      client.downloadAsset({ source: request.source, expectedSha256: request.expectedSha256 }, opts)
+    )
+    this.annotate(ctx, 'downloadAsset', target.peer, envelope, timing)
+    return { asset: value.asset, stats: value.stats }
   }
 
   async unload(model: RemoteModel, modelId: string, ctx: CallContext): Promise<number> {

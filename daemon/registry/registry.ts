@@ -38,6 +38,11 @@ export class Registry {
     return this.bee.writable
   }
 
+  /** Nothing of it here yet: never written, or never reached a peer that has it. */
+  get empty(): boolean {
+    return this.bee.core.length === 0
+  }
+
   ready(): Promise<void> {
     return this.bee.ready()
   }

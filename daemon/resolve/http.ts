@@ -72,7 +72,7 @@ export async function fetchHttp(opts: {
   const bytesResumed = sink.bytes
   let fetched = 0
   try {
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
       checkFinalSize(sink.bytes + chunk.byteLength, total, limits, url.href, { partial: true })
       await sink.write(chunk)
       fetched += chunk.byteLength
@@ -86,10 +86,11 @@ export async function fetchHttp(opts: {
       await removePartial(partial)
       throw err
     }
-    throw new QvacError('DOWNLOAD_FAILED', `the connection to ${url.host} broke after ${sink.bytes} of ${total ?? '?'} bytes; resolving again resumes`, {
-      cause: err,
-      details: { url: url.href, bytes: sink.bytes, total }
-    })
+    const syscall = (err as NodeJS.ErrnoException).syscall
+    const why = syscall
+      ? `writing ${partial.file} failed (${(err as NodeJS.ErrnoException).code ?? syscall})`
+      : `the connection to ${url.host} broke after ${sink.bytes} of ${total ?? '?'} bytes; resolving again resumes`
+    throw new QvacError('DOWNLOAD_FAILED', why, { cause: err, details: { url: url.href, bytes: sink.bytes, total } })
   }
   const sha256 = await sink.finish()
   reporter.flush()

@@ -1,5 +1,4 @@
-import Hyperdrive, { type BlobId, type BlobReadStream } from 'hyperdrive'
-import type Corestore from 'corestore'
+import type { BlobId, BlobReadStream } from 'hyperdrive'
 import type Hyperswarm from 'hyperswarm'
 import type { PeerDiscovery } from 'hyperswarm'
 import type { Hypercore } from 'hyperbee'
@@ -7,6 +6,7 @@ import { QvacError } from '../../shared/errors.ts'
 import { formatKey } from '../../shared/keys.ts'
 import { abortError, untilAborted } from './abort.ts'
 import { removePartial, type PartialFiles } from './cache.ts'
+import type { DrivePool } from './drive-pool.ts'
 import { FileSink } from './file-sink.ts'
 import { checkDeclaredSize, checkFinalSize, type FetchLimits, type FetchResult } from './fetch-result.ts'
 import type { DownloadReporter } from './progress.ts'
@@ -22,7 +22,7 @@ const RELOOKUP_MAX_MS = 8000
  * mid-way it looks the drive up again until one is back, or gives up after `peerWaitMs`.
  */
 export async function fetchFromDrive(opts: {
-  store: Corestore
+  drives: DrivePool
   swarm: Hyperswarm
   key: Buffer
   path: string
@@ -35,7 +35,7 @@ export async function fetchFromDrive(opts: {
 }): Promise<FetchResult> {
   const { swarm, key, path, source, limits, signal, reporter } = opts
   const started = performance.now()
-  const drive = new Hyperdrive(opts.store.session(), key)
+  const drive = opts.drives.acquire(key)
   let discovery: PeerDiscovery | null = null
   let stopWatching = () => {}
   let sink: FileSink | null = null
@@ -113,7 +113,7 @@ export async function fetchFromDrive(opts: {
     // The corestore keeps the verified blocks for a resume; a half-written copy has no use.
     if (!complete) await removePartial(opts.partial)
     await discovery?.destroy().catch(() => {})
-    await drive.close().catch(() => {})
+    await opts.drives.release(drive).catch(() => {})
   }
 }
 

@@ -9,6 +9,11 @@ export async function lookupRegistryModel(registry: Registry | null, name: strin
     throw new QvacError('SOURCE_UNAVAILABLE', `registry://${name} needs a registry: give the daemon one (--registry KEY)`)
   }
   const entry = await untilAborted(registry.get(name), signal)
+  if (!entry && registry.empty) {
+    throw new QvacError('SOURCE_UNAVAILABLE', `registry ${formatKey(registry.key)} is unavailable: no peer that has it was found`, {
+      details: { name, registry: formatKey(registry.key) }
+    })
+  }
   if (!entry) {
     throw new QvacError('MODEL_NOT_FOUND', `no model "${name}" in registry ${formatKey(registry.key)}`, {
       details: { name, registry: formatKey(registry.key) }

@@ -7,6 +7,7 @@ import { QvacError } from '../../shared/errors.ts'
 import { Registry } from '../registry/registry.ts'
 import { abortError, throwIfAborted } from './abort.ts'
 import { ModelCache } from './cache.ts'
+import { DrivePool } from './drive-pool.ts'
 import { checksumMismatch, type FetchLimits, type FetchResult } from './fetch-result.ts'
 import { resolveLocalFile } from './file.ts'
 import { fetchHttp } from './http.ts'
@@ -71,12 +72,14 @@ export class ModelResolver {
   private readonly maxBytes: number
   private readonly peerWaitMs: number
   private readonly downloads = new SharedDownloads()
+  private readonly drives: DrivePool
   private registry: Registry | null = null
   private registryDiscovery: PeerDiscovery | null = null
 
   constructor(opts: ModelResolverOptions) {
     this.cache = new ModelCache(path.join(opts.storage, 'cache'))
     this.store = opts.store
+    this.drives = new DrivePool(opts.store)
     this.swarm = opts.swarm
     this.registryKey = opts.registryKey
     this.maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER
@@ -123,7 +126,13 @@ export class ModelResolver {
       if (parsed.type === 'registry') {
         const entry = await lookupRegistryModel(this.registry, parsed.name, signal)
         if (expected !== undefined && expected !== entry.sha256) throw checksumMismatch(parsed.id, expected, entry.sha256)
-        const target = parseSource(entry.source) as FetchSource
+        const target = parseSource(entry.source)
+        // The registry is someone else's data: it may name a drive or a URL, never a local file.
+        if (target.type !== 'hyperdrive' && target.type !== 'http') {
+          throw new QvacError('UNSUPPORTED_SOURCE', `registry entry ${parsed.name} points at a ${target.type} source`, {
+            details: { name: parsed.name, source: entry.source }
+          })
+        }
         return await this.resolveCached(parsed.id, target, entry.sha256, { maxBytes: this.maxBytes, expectedSize: entry.size }, 'registry', opts, started)
       }
       return await this.resolveCached(parsed.id, parsed, expected, { maxBytes: this.maxBytes }, parsed.type, opts, started)
@@ -180,7 +189,7 @@ export class ModelResolver {
       target.type === 'http'
         ? await fetchHttp({ url: target.url, partial, limits, signal, reporter })
         : await fetchFromDrive({
-            store: this.store,
+            drives: this.drives,
             swarm: this.swarm,
             key: target.key,
             path: target.path,

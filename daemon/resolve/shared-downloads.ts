@@ -1,4 +1,5 @@
 import type { DownloadMetricsHooks } from '../../shared/download-stats.ts'
+import { QvacError } from '../../shared/errors.ts'
 import { abortError } from './abort.ts'
 import { DownloadReporter } from './progress.ts'
 
@@ -20,6 +21,7 @@ interface Running<T> {
  */
 export class SharedDownloads {
   private readonly running = new Map<string, Running<unknown>>()
+  private closed = false
 
   async run<T>(key: string, task: DownloadTask<T>, opts: { hooks?: DownloadMetricsHooks; signal?: AbortSignal } = {}): Promise<T> {
     let entry = this.running.get(key) as Running<T> | undefined
@@ -28,11 +30,13 @@ export class SharedDownloads {
       entry = this.running.get(key) as Running<T> | undefined
     }
     if (opts.signal?.aborted) throw abortError(opts.signal)
+    if (this.closed) throw new QvacError('REQUEST_ABORTED', 'the resolver is closing')
     return this.wait(entry ?? this.start(key, task), opts)
   }
 
   /** Aborts every download and waits until all have let go of their files. */
   async close(): Promise<void> {
+    this.closed = true
     const all = [...this.running.values()]
     for (const entry of all) entry.controller.abort()
     await Promise.all(all.map((entry) => entry.settled))

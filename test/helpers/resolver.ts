@@ -44,6 +44,23 @@ export async function startResolver(
   return { resolver, store, swarm, storage, close }
 }
 
+/**
+ * Resolves once `bytes` of a core's blocks have been downloaded and verified into `store` (a
+ * resolve is then provably half-way, whatever the timing).
+ */
+export async function downloaded(store: Corestore, key: Buffer, bytes: number): Promise<void> {
+  const core = store.get({ key })
+  await core.ready()
+  let total = 0
+  await new Promise<void>((resolve) => {
+    core.on('download', (_index, byteLength) => {
+      total += byteLength
+      if (total >= bytes) resolve()
+    })
+  })
+  await core.close()
+}
+
 export function sha256(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex')
 }

@@ -1,12 +1,13 @@
 import Corestore from 'corestore'
 import Hyperswarm from 'hyperswarm'
-import Hyperdrive from 'hyperdrive'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Assertion } from 'brittle'
 import type { Testnet } from 'hyperdht/testnet.js'
+import type { Hypercore } from 'hyperbee'
 import { createDht } from '../../shared/dht.ts'
 import { publishFile, type PublishedFile } from '../../daemon/resolve/publish.ts'
+import { DriveSeeder } from '../../daemon/resolve/seed.ts'
 
 export interface Seeder {
   store: Corestore
@@ -14,8 +15,12 @@ export interface Seeder {
   storage: string
   /** Publishes a file into the store's drive and seeds the drive. */
   publish(name: string, data: Buffer): Promise<PublishedFile>
-  /** Announces a discovery key (a drive's, a registry's) as a server. */
+  /** Seeds a drive this store holds (after a restart, say). */
+  seed(driveKey: Buffer): Promise<void>
+  /** Announces a discovery key (a registry's) as a server. */
   serve(discoveryKey: Buffer): Promise<void>
+  /** The key of a seeded drive's blobs core, where its file blocks live. */
+  contentKey(driveKey: Buffer): Buffer
   /** Resolves once this seeder has uploaded at least `bytes` of file blocks. */
   uploaded(bytes: number): Promise<void>
   /** Bytes of file blocks uploaded so far. */
@@ -35,17 +40,17 @@ export async function startSeeder(t: Assertion, testnet: Testnet, opts: { storag
   const swarm = new Hyperswarm({ dht: createDht({ bootstrap: testnet.bootstrap }) })
   swarm.on('connection', (conn) => store.replicate(conn))
 
-  const drives: Hyperdrive[] = []
+  const seeders: DriveSeeder[] = []
+  const watched: Hypercore[] = []
   const watchers = new Set<() => void>()
   let uploadedBytes = 0
 
-  // Opened by key, as any peer would: the blobs core's upload events count what was served.
-  async function watchUploads(key: Buffer): Promise<void> {
-    if (drives.some((drive) => drive.key.equals(key))) return
-    const drive = new Hyperdrive(store.session(), key)
-    drives.push(drive)
-    const blobs = await drive.getBlobs()
-    blobs.core.on('upload', (_index, bytes) => {
+  // The blobs core's upload events count the file bytes served.
+  async function watchUploads(contentKey: Buffer): Promise<void> {
+    const blobs = store.get({ key: contentKey })
+    watched.push(blobs)
+    await blobs.ready()
+    blobs.on('upload', (_index, bytes) => {
       uploadedBytes += bytes
       for (const check of watchers) check()
     })
@@ -54,8 +59,9 @@ export async function startSeeder(t: Assertion, testnet: Testnet, opts: { storag
   let closing: Promise<void> | null = null
   const close = () => {
     closing ??= (async () => {
+      for (const seeder of seeders) await seeder.close()
+      for (const core of watched) await core.close()
       await swarm.destroy()
-      for (const drive of drives) await drive.close()
       await store.close()
     })()
     return closing
@@ -73,12 +79,23 @@ export async function startSeeder(t: Assertion, testnet: Testnet, opts: { storag
       const file = path.join(storage, `upload-${name.replaceAll('/', '_')}`)
       await fs.writeFile(file, data)
       const published = await publishFile({ store, file, name })
-      await watchUploads(published.key)
-      await seeder.serve(published.discoveryKey)
+      await seeder.seed(published.key)
       return published
+    },
+    async seed(driveKey) {
+      if (seeders.some((s) => s.key.equals(driveKey))) return
+      const driveSeeder = new DriveSeeder({ store, swarm, key: driveKey })
+      seeders.push(driveSeeder)
+      await driveSeeder.ready()
+      await watchUploads(driveSeeder.contentKey)
     },
     async serve(discoveryKey) {
       await swarm.join(discoveryKey, { server: true, client: false }).flushed()
+    },
+    contentKey(driveKey) {
+      const driveSeeder = seeders.find((s) => s.key.equals(driveKey))
+      if (!driveSeeder) throw new Error('not a drive this seeder seeds')
+      return driveSeeder.contentKey
     },
     uploaded(bytes) {
       return new Promise<void>((resolve) => {

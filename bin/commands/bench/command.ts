@@ -19,8 +19,11 @@ export async function runBench(scenarios: string[], opts: BenchCommandOptions): 
   if (opts.compare) {
     if (opts.compare.length !== 2) throw new QvacError('INVALID_ARGUMENT', '--compare takes two files: OLD NEW')
     const [oldFile, newFile] = opts.compare
-    const rows = compareReports(await loadReport(oldFile), await loadReport(newFile), opts.threshold)
+    const [before, after] = [await loadReport(oldFile), await loadReport(newFile)]
+    const rows = compareReports(before, after, opts.threshold)
     out(opts.json ? JSON.stringify(rows, null, 2) : comparisonToText(rows, opts.threshold, oldFile, newFile))
+    if (!opts.json && before.mode !== after.mode) out(`note: ${oldFile} is a ${before.mode} run and ${newFile} a ${after.mode} run: iteration counts differ`)
+    if (!opts.json && before.machine.cpu !== after.machine.cpu) out(`note: the runs are from different machines (${before.machine.cpu} / ${after.machine.cpu})`)
     return
   }
   if (opts.quick && opts.full) throw new QvacError('INVALID_ARGUMENT', 'choose one of --quick and --full')
@@ -33,8 +36,6 @@ export async function runBench(scenarios: string[], opts: BenchCommandOptions): 
   })
   if (opts.save) await saveReport(opts.save, report)
   out(opts.json ? JSON.stringify(report, null, 2) : reportToText(report))
-  // gRPC and DHT sockets of finished scenarios may linger in their close handshakes; the report is out.
-  process.exit(0)
 }
 
 export function fraction(value: string): number {

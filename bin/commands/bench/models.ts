@@ -1,3 +1,4 @@
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -31,7 +32,9 @@ export function benchCacheDir(): string {
 export function benchModel(name: BenchModelName, cacheDir = benchCacheDir()): BenchModel {
   const { options, description } = MODELS[name]
   const dir = path.join(cacheDir, 'bench-models')
-  const file = path.join(dir, `${name}.gguf`)
+  // Named by its options: a changed recipe is a new file, never a stale one.
+  const tag = crypto.createHash('sha256').update(JSON.stringify(options)).digest('hex').slice(0, 8)
+  const file = path.join(dir, `${name}-${tag}.gguf`)
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dir, { recursive: true })
     const tmp = `${file}.${process.pid}.tmp`

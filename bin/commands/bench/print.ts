@@ -59,13 +59,14 @@ export function reportToText(report: BenchReport): string {
 }
 
 export function comparisonToText(rows: Comparison[], threshold: number, oldLabel: string, newLabel: string): string {
-  const table = plainTable(['FIGURE', 'OLD', 'NEW', 'NEW/OLD', ''])
+  const table = plainTable(['FIGURE', 'OLD', 'NEW', 'CHANGE', ''])
   for (const r of rows) {
-    table.push([r.key, formatValue(r.old, r.unit), formatValue(r.new, r.unit), formatValue(r.change, 'ratio'), r.regression ? 'REGRESSION' : ''])
+    const change = r.kind === 'difference' ? `${r.change >= 0 ? '+' : ''}${formatValue(r.change, 'ratio')}` : `×${formatValue(r.change, 'ratio')}`
+    table.push([r.key, formatValue(r.old, r.unit), formatValue(r.new, r.unit), Number.isFinite(r.change) ? change : '-', r.regression ? 'REGRESSION' : ''])
   }
   const regressions = rows.filter((r) => r.regression).length
   return [
-    `compare ${oldLabel} → ${newLabel} (regression: worse by more than ${(threshold * 100).toFixed(0)} %)`,
+    `compare ${oldLabel} → ${newLabel} (regression: worse by more than ${(threshold * 100).toFixed(0)} %, or a difference that now misses its goal)`,
     trim(table.toString()),
     `${rows.length} figures compared, ${regressions} regression${regressions === 1 ? '' : 's'}`
   ].join('\n')

@@ -24,6 +24,8 @@ export interface Ratio {
   value: number
   goal?: { op: '<=' | '>='; target: number }
   met?: boolean
+  /** A difference (e.g. TTFT − TTFT in ms, failed streams) rather than a quotient. */
+  kind?: 'difference'
 }
 
 /** Something a scenario could not measure, and why: printed, never skipped silently. */
@@ -62,13 +64,14 @@ export class ScenarioRecorder {
   }
 
   ratio(variant: string, name: string, a: number, b: number, goal?: Ratio['goal']): number {
-    return this.value(variant, name, ratio(a, b), goal)
+    const value = ratio(a, b)
+    this.ratios.push({ ...held(value, goal), scenario: this.scenario, variant, name })
+    return value
   }
 
   /** A derived figure that is not a quotient (e.g. a difference in ms) held against a goal. */
   value(variant: string, name: string, value: number, goal?: Ratio['goal']): number {
-    const met = goal && Number.isFinite(value) ? (goal.op === '<=' ? value <= goal.target : value >= goal.target) : undefined
-    this.ratios.push({ scenario: this.scenario, variant, name, value, goal, met })
+    this.ratios.push({ ...held(value, goal), scenario: this.scenario, variant, name, kind: 'difference' })
     return value
   }
 
@@ -79,6 +82,11 @@ export class ScenarioRecorder {
   note(text: string): void {
     this.notes.push(`${this.scenario}: ${text}`)
   }
+}
+
+function held(value: number, goal?: Ratio['goal']): Pick<Ratio, 'value' | 'goal' | 'met'> {
+  const met = goal && Number.isFinite(value) ? (goal.op === '<=' ? value <= goal.target : value >= goal.target) : undefined
+  return { value, goal, met }
 }
 
 export async function saveReport(file: string, report: BenchReport): Promise<void> {
@@ -96,8 +104,9 @@ export interface Comparison {
   unit: Unit | 'ratio'
   old: number
   new: number
-  /** new ÷ old. */
+  /** new ÷ old; new − old for a difference. */
   change: number
+  kind?: 'difference'
   regression: boolean
 }
 
@@ -123,6 +132,11 @@ export function compareReports(old: BenchReport, current: BenchReport, threshold
   for (const r of current.ratios) {
     const before = oldRatios.get(ratioKey(r))
     if (!before) continue
+    if (r.kind === 'difference') {
+      // A difference near zero has no meaningful quotient: it regresses when it crosses its goal.
+      rows.push({ key: ratioKey(r), unit: 'ratio', old: before.value, new: r.value, change: r.value - before.value, kind: 'difference', regression: before.met !== false && r.met === false })
+      continue
+    }
     const change = ratio(r.value, before.value)
     rows.push({ key: ratioKey(r), unit: 'ratio', old: before.value, new: r.value, change, regression: regressed('ratio', change, threshold, r.goal) })
   }

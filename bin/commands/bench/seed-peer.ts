@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import Corestore from 'corestore'
+import Hyperdrive from 'hyperdrive'
 import Hyperswarm from 'hyperswarm'
 import { publishFile } from '../../../daemon/resolve/publish.ts'
 import { createDht, parseBootstrap } from '../../../shared/dht.ts'
@@ -18,6 +19,11 @@ await store.ready()
 const swarm = new Hyperswarm({ dht: createDht({ bootstrap: parseBootstrap(bootstrap) }) })
 swarm.on('connection', (conn) => store.replicate(conn))
 const published = await publishFile({ store, file })
+// Held open while seeding: publishFile closes its drive, and with no session left the store drops
+// the blobs core's replication mid-transfer (a 230 MB fetch failed with "every seeder left").
+const drive = new Hyperdrive(store.session(), published.key)
+await drive.ready()
+await drive.getBlobs()
 await swarm.join(published.discoveryKey, { server: true, client: false }).flushed()
 const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': published.size })
@@ -30,6 +36,7 @@ process.stdout.write(JSON.stringify({ uri: published.uri, httpUrl, sha256: publi
 process.once('SIGTERM', async () => {
   server.close()
   await swarm.destroy()
+  await drive.close()
   await store.close()
   await fs.rm(storage, { recursive: true, force: true })
   process.exit(0)

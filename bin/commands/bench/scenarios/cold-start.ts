@@ -1,9 +1,8 @@
-import type { BenchContext } from '../context.ts'
-import { PROMPT } from '../context.ts'
+import { isQvacError } from '../../../../client/index.ts'
+import { PROMPT, type BenchContext } from '../context.ts'
 import { connectToChild, startDaemonChild } from '../daemon-child.ts'
 import type { ScenarioRecorder } from '../report.ts'
 import { startSeedPeer } from '../seeder.ts'
-import { isQvacError } from '../../../../client/index.ts'
 
 /**
  * From spawning `qvacd start` to the first token at a client, per phase: process start (to its

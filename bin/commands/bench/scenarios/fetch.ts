@@ -29,15 +29,20 @@ export async function fetchScenario(ctx: BenchContext, rec: ScenarioRecorder): P
       'hyperdrive resolve': (dir) => resolveOnce(ctx.bootstrap, dir, seed.uri, seed.sha256),
       'http resolve': (dir) => resolveOnce(ctx.bootstrap, dir, seed.httpUrl, seed.sha256)
     }
-    const times: Record<string, number[]> = {}
+    const times: Record<string, number[]> = Object.fromEntries(Object.keys(sides).map((side) => [side, []]))
     for (let round = 0; round <= ctx.settings.fetchRounds; round++) {
       for (const [side, run] of Object.entries(sides)) {
         const dir = await fsp.mkdtemp(path.join(scratch, 'round-'))
         const start = performance.now()
-        await run(dir)
-        const ms = performance.now() - start
-        await fsp.rm(dir, { recursive: true, force: true })
-        if (round > 0) (times[side] ??= []).push(ms)
+        try {
+          await run(dir)
+          if (round > 0) times[side].push(performance.now() - start)
+        } catch (err) {
+          // One failed fetch is a finding, not the end of the scenario: the other sides keep their figures.
+          rec.unavailableFor(`${side}, round ${round}`, `failed after ${((performance.now() - start) / 1000).toFixed(1)} s: ${(err as Error).message}`)
+        } finally {
+          await fsp.rm(dir, { recursive: true, force: true })
+        }
       }
     }
     const rate = (ms: number[]) => ms.map((t) => size / 1e6 / (t / 1000))

@@ -1,0 +1,58 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { QvacError, isQvacError } from '../../shared/errors.ts'
+import type { DownloadAssetResponse } from '../../shared/messages.ts'
+import type { ModelResolver } from '../resolve/resolver.ts'
+import type { Delegation } from '../delegation/delegation.ts'
+import type { Handler } from './router.ts'
+
+/**
+ * `downloadAsset`: fetches a source into the cache ahead of a load (or on a provider), with
+ * progress events when the caller asked for them. The answer names what was fetched, never where
+ * it lies on the daemon's disk.
+ */
+export function downloadAssetHandler(resolver: () => ModelResolver | null, delegation: Delegation): Handler<'downloadAsset'> {
+  return async (request, ctx): Promise<DownloadAssetResponse> => {
+    const target = delegation.targetFor(request)
+    if (target) {
+      try {
+        return await delegation.download(request, target, ctx)
+      } catch (err) {
+        if (!(target.fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED'))) throw err
+      }
+    }
+    const local = resolver()
+    if (!local) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
+    const { progressId } = request
+    const ts = Date.now()
+    const resolved = await local.resolveModel(request.source, {
+      stats: true,
+      expectedSha256: request.expectedSha256,
+      signal: ctx.signal,
+      hooks:
+        progressId === undefined
+          ? undefined
+          : { onProgress: ({ bytes, total, speedBps }) => ctx.notify('download.progress', { progressId, bytes, total: total ?? 0, speedBps }) }
+    })
+    const { stats } = resolved
+    ctx.metrics.observe('downloadAsset.totalDownloadTime', stats.totalDownloadTime)
+    ctx.profile?.emit('downloadAsset', 'download', {
+      ts,
+      ms: stats.totalDownloadTime,
+      bytes: stats.totalBytesDownloaded,
+      gauges: {
+        totalDownloadTime: stats.totalDownloadTime,
+        downloadTime: stats.downloadTime,
+        totalBytesDownloaded: stats.totalBytesDownloaded,
+        downloadSpeedBps: stats.downloadSpeedBps,
+        checksumValidationTime: stats.checksumValidationTime
+      },
+      tags: { sourceType: stats.sourceType, cacheHit: String(stats.cacheHit) }
+    })
+    // Cached files are named by their SHA-256; a local file source was not hashed unless asked.
+    const inCache = path.dirname(resolved.path) === path.dirname(local.cache.contentPath('0'))
+    const sha256 = inCache ? path.basename(resolved.path) : (request.expectedSha256?.toLowerCase() ?? '')
+    const { size } = await fs.stat(resolved.path)
+    return { asset: { source: request.source, sha256, size }, stats }
+  }
+}
