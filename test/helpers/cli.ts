@@ -32,13 +32,7 @@ export async function startQvacd(
   const child = spawnQvacd(['start', '--json', ...args])
   let stderr = ''
   child.stderr?.on('data', (d) => (stderr += d))
-  const exited = once(child, 'exit')
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
+  const exited = stopAtTeardown(t, child, 'SIGKILL')
   const lines = readline.createInterface({ input: child.stdout! })
   const first = await Promise.race([
     once(lines, 'line').then(([line]) => line as string),
@@ -47,4 +41,31 @@ export async function startQvacd(
     })
   ])
   return { child, info: JSON.parse(first), stderr: () => stderr }
+}
+
+/** A running `qvacd publish …` (without --no-seed): resolves once it says it is seeding; stopped at teardown. */
+export async function startPublishing(t: Assertion, args: string[]): Promise<ChildProcess> {
+  const child = spawnQvacd(args)
+  const exited = stopAtTeardown(t, child, 'SIGTERM')
+  let stderr = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stderr?.on('data', (d) => {
+      stderr += d
+      if (stderr.includes('seeding')) resolve()
+    })
+    exited.then(([code]) => reject(new Error(`qvacd ${args[0]} exited with ${code}: ${stderr}`)))
+  })
+  return child
+}
+
+/** Kills the child at teardown if it still runs; returns its exit. */
+function stopAtTeardown(t: Assertion, child: ChildProcess, signal: NodeJS.Signals): Promise<unknown[]> {
+  const exited = once(child, 'exit')
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(signal)
+      await exited
+    }
+  })
+  return exited
 }
