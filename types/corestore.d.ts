@@ -1,6 +1,7 @@
 declare module 'corestore' {
   import type { KeyPair } from 'hypercore-crypto'
   import type { Duplex } from 'node:stream'
+  import type { Hypercore } from 'hyperbee'
 
   export default class Corestore {
     constructor(storage: string, opts?: object)
@@ -8,5 +9,10 @@ declare module 'corestore' {
     close(): Promise<void>
     createKeyPair(name: string): Promise<KeyPair>
     replicate(stream: Duplex): Duplex
+    /** The sessions and cores drives and the registry use. */
+    get(opts: { key?: Buffer; name?: string }): Hypercore
+    session(): Corestore
+    namespace(name: string): Corestore
+    findingPeers(): () => void
   }
 }

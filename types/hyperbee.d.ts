@@ -39,15 +39,3 @@ declare module 'hyperbee' {
     createReadStream(range?: { gt?: K; gte?: K; lt?: K; lte?: K }): AsyncIterable<BeeNode<K, V>>
   }
 }
-
-declare module 'corestore' {
-  import type { Hypercore } from 'hyperbee'
-
-  // Merged into the class declared in corestore.d.ts: the sessions and cores drives and the registry use.
-  export default interface Corestore {
-    get(opts: { key?: Buffer; name?: string }): Hypercore
-    session(): Corestore
-    namespace(name: string): Corestore
-    findingPeers(): () => void
-  }
-}

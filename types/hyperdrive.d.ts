@@ -56,10 +56,3 @@ declare module 'hyperdrive' {
     del(name: string): Promise<void>
   }
 }
-
-declare module 'hyperswarm' {
-  // Merged into hyperswarm.d.ts's PeerDiscovery: a fresh lookup when every seeder of a drive left.
-  export interface PeerDiscovery {
-    refresh(opts?: { client?: boolean; server?: boolean }): Promise<void>
-  }
-}

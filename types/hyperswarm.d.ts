@@ -13,6 +13,8 @@ declare module 'hyperswarm' {
   export interface PeerDiscovery {
     flushed(): Promise<void>
     destroy(): Promise<void>
+    /** A fresh lookup (used when every seeder of a drive left). */
+    refresh(opts?: { client?: boolean; server?: boolean }): Promise<void>
   }
 
   export default class Hyperswarm extends EventEmitter {
