@@ -9,7 +9,7 @@ import { formatKey } from '../../shared/keys.ts'
 import { publishFile, type PublishedFile } from '../resolve/publish.ts'
 import { DriveSeeder } from '../resolve/seed.ts'
 import { Registry, type RegistryEntry } from '../registry/registry.ts'
-import type { RegistryEntryValue } from '../registry/entry-codec.ts'
+import type { RegistryEntryValue } from '../../shared/messages.ts'
 
 /**
  * The publishing side of qvacd: a Corestore of its own (`<storage>/publisher`, next to the

@@ -3,7 +3,7 @@ import type Corestore from 'corestore'
 import { QvacError } from '../../shared/errors.ts'
 import { formatKey } from '../../shared/keys.ts'
 import { assertRegistryName, parseSource } from '../resolve/source-uri.ts'
-import { registryEntry, type RegistryEntryValue } from './entry-codec.ts'
+import { registryEntry, type RegistryEntryValue } from '../../shared/messages.ts'
 
 export interface RegistryEntry extends RegistryEntryValue {
   name: string
