@@ -23,9 +23,9 @@ interface PeerConnection {
 }
 
 /**
- * The daemon's presence on the swarm: announces the topic as a server, refuses peers outside the
- * allowlist at the DHT handshake (before any channel or handler exists), and serves the RPC
- * channel on every accepted connection.
+ * The daemon's presence on the swarm: announces the topic as a server, refuses incoming peers
+ * outside the allowlist at the DHT handshake (before any channel or handler exists), and serves
+ * the RPC channel on every allowed connection. Every connection replicates the store.
  *
  * Events: `peer-joined` (key), `peer-left` (key), `peer-refused` (key), `protocol-mismatch` (key, err).
  */
@@ -61,7 +61,9 @@ export class SwarmHost extends EventEmitter {
     this.swarm = new Hyperswarm({
       dht: opts.dht,
       keyPair: opts.keyPair,
-      firewall: (remotePublicKey) => this.refuses(remotePublicKey)
+      // Only incoming connections carry a payload: the daemon's own connections to drive seeders
+      // pass, and get replication without RPC (onconnection).
+      firewall: (remotePublicKey, payload) => payload !== null && this.refuses(remotePublicKey)
     })
     this.swarm.on('connection', (conn) => this.onconnection(conn))
   }
@@ -98,8 +100,12 @@ export class SwarmHost extends EventEmitter {
     await this.swarm.destroy()
   }
 
+  private allowed(remotePublicKey: Buffer): boolean {
+    return this.allow.length === 0 || this.allow.some((key) => b4a.equals(key, remotePublicKey))
+  }
+
   private refuses(remotePublicKey: Buffer): boolean {
-    if (this.allow.length === 0 || this.allow.some((key) => b4a.equals(key, remotePublicKey))) return false
+    if (this.allowed(remotePublicKey)) return false
     const key = formatKey(remotePublicKey)
     this.log.info(`refused peer ${key}: not in the allowlist`)
     this.emit('peer-refused', key)
@@ -108,6 +114,12 @@ export class SwarmHost extends EventEmitter {
 
   private onconnection(conn: SecretStream): void {
     const key = formatKey(conn.remotePublicKey)
+    conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${err.code ?? err.message}`))
+    if (!this.allowed(conn.remotePublicKey)) {
+      // A seeder this daemon dialed for a drive: it replicates, it does not get to call anything.
+      this.store.replicate(conn)
+      return
+    }
     const caller: CallerInfo = { publicKey: conn.remotePublicKey, connectedAt: Date.now(), calls: 0, inFlight: 0 }
     const { rpc, opened } = openRpcChannel(conn, { role: PeerRole.DAEMON, protocolVersion: this.protocolVersion })
     const peer: PeerConnection = { conn, rpc, caller, accepted: false }
@@ -115,7 +127,6 @@ export class SwarmHost extends EventEmitter {
     this.router.attach(rpc, caller)
     this.store.replicate(conn)
 
-    conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${err.code ?? err.message}`))
     conn.on('close', () => {
       this.connections.delete(conn)
       if (!peer.accepted) return

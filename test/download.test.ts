@@ -6,7 +6,8 @@ import { loopbackTestnet, startDaemon, connectClient } from './helpers/swarm.ts'
 import { startSeeder } from './helpers/seeder.ts'
 import { tinyModel } from './helpers/model.ts'
 import { runQvacd, startQvacd, startPublishing } from './helpers/cli.ts'
-import { ErrorCode } from '../client/index.ts'
+import HyperDHT from 'hyperdht'
+import { connect, ErrorCode } from '../client/index.ts'
 
 test('downloadAsset fetches a drive file into the daemon cache: progress, stats, a download event', async (t) => {
   const testnet = await loopbackTestnet(t)
@@ -95,4 +96,19 @@ test('qvacd publish, registry and pull as commands: a daemon resolves registry:/
   t.is(missing.code, 1)
   t.ok(missing.stderr.includes('MODEL_NOT_FOUND'), missing.stderr)
   t.ok(path.isAbsolute(daemonStorage))
+})
+
+test('a daemon with an allowlist still fetches from seeders it dials, which get no RPC', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const seeder = await startSeeder(t, testnet)
+  const published = await seeder.publish('weights.bin', crypto.randomBytes(256 * 1024))
+  const friend = HyperDHT.keyPair()
+  await startDaemon(t, testnet, { allow: [friend.publicKey] })
+  const client = await connectClient(t, testnet, { keyPair: friend })
+
+  const fetched = await client.downloadAsset({ source: published.uri })
+  t.is(fetched.stats.sourceType, 'hyperdrive', 'the seeder outside the allowlist served the drive')
+
+  const asSeeder = await connect({ topic: 'qvacd-test', bootstrap: testnet.bootstrap, keyPair: seeder.swarm.keyPair, connectTimeout: 2000 }).catch((e) => e)
+  t.is(asSeeder.code, ErrorCode.CONNECT_FAILED, 'but it cannot call the daemon')
 })

@@ -21,7 +21,8 @@ declare module 'hyperswarm' {
     constructor(opts?: {
       dht?: HyperDHT
       keyPair?: KeyPair
-      firewall?: (remotePublicKey: Buffer) => boolean
+      /** `payload` is null for connections this swarm dials itself. */
+      firewall?: (remotePublicKey: Buffer, payload: unknown) => boolean
     })
     keyPair: KeyPair
     dht: HyperDHT
