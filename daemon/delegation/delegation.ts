@@ -38,9 +38,23 @@ export class Delegation {
     this.defaultTarget = opts.defaultTarget ?? null
   }
 
-  /** The provider a loadModel goes to: the request's own, else the daemon's default, else none. */
+  /** Where a download or load goes: the request's provider, else the daemon's default, else none. */
   targetFor(request: { delegate?: DelegateTarget }): DelegateTarget | null {
     return request.delegate ?? this.defaultTarget
+  }
+
+  /**
+   * Runs `forward` on the target provider and resolves with its result; null means the call
+   * runs here (no target, or it was unreachable and the target allows falling back to local).
+   */
+  async route<T>(target: DelegateTarget | null | undefined, forward: (target: DelegateTarget) => Promise<T>): Promise<T | null> {
+    if (!target) return null
+    try {
+      return await forward(target)
+    } catch (err) {
+      if (target.fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED')) return null
+      throw err
+    }
   }
 
   remoteModel(modelId: string): RemoteModel | undefined {

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { QvacError, isQvacError } from '../../shared/errors.ts'
+import { QvacError } from '../../shared/errors.ts'
 import type { DownloadAssetResponse } from '../../shared/messages.ts'
 import type { ModelResolver } from '../resolve/resolver.ts'
 import type { Delegation } from '../delegation/delegation.ts'
@@ -13,14 +13,8 @@ import type { Handler } from './router.ts'
  */
 export function downloadAssetHandler(resolver: () => ModelResolver | null, delegation: Delegation): Handler<'downloadAsset'> {
   return async (request, ctx): Promise<DownloadAssetResponse> => {
-    const target = delegation.targetFor(request)
-    if (target) {
-      try {
-        return await delegation.download(request, target, ctx)
-      } catch (err) {
-        if (!(target.fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED'))) throw err
-      }
-    }
+    const forwarded = await delegation.route(delegation.targetFor(request), (target) => delegation.download(request, target, ctx))
+    if (forwarded) return forwarded
     const local = resolver()
     if (!local) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
     const { progressId } = request

@@ -1,4 +1,4 @@
-import { QvacError, isQvacError, toWireError, type WireError } from '../../shared/errors.ts'
+import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
 import type { Delegation } from '../delegation/delegation.ts'
 import type { InferRequest, InferStats, StopReason, StreamTrailer } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
@@ -58,17 +58,14 @@ export function inferHandler(opts: {
 
     try {
       const params = validate(request, limits)
-      const remote =
-        delegation.remoteModel(request.modelId) ??
-        (request.delegate ? { peer: request.delegate.peer, remoteId: request.modelId } : undefined)
-      if (remote) {
-        try {
-          const forwarded = await delegation.infer(request, remote, ctx, stream)
-          return { ...forwarded, stats: { ...forwarded.stats, totalTime: performance.now() - started } }
-        } catch (err) {
-          if (!(request.delegate?.fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED'))) throw err
-        }
-      }
+      // A model loaded through a provider lives there; a call may also name a provider itself.
+      const remote = delegation.remoteModel(request.modelId)
+      const forwarded = remote
+        ? await delegation.infer(request, remote, ctx, stream)
+        : await delegation.route(request.delegate, (target) =>
+            delegation.infer(request, { peer: target.peer, remoteId: request.modelId }, ctx, stream)
+          )
+      if (forwarded) return { ...forwarded, stats: { ...forwarded.stats, totalTime: performance.now() - started } }
       const managed = models.get(request.modelId)
       const prompt =
         request.messages !== undefined

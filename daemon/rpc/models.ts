@@ -1,18 +1,11 @@
 import type { Handler } from './router.ts'
 import type { ModelManager } from '../inference/model-manager.ts'
 import type { Delegation } from '../delegation/delegation.ts'
-import { isQvacError } from '../../shared/errors.ts'
 
 export function loadModelHandler(models: ModelManager, delegation: Delegation): Handler<'loadModel'> {
   return async (request, ctx) => {
-    const target = delegation.targetFor(request)
-    if (target) {
-      try {
-        return await delegation.load(request, target, ctx)
-      } catch (err) {
-        if (!(target.fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED'))) throw err
-      }
-    }
+    const forwarded = await delegation.route(delegation.targetFor(request), (target) => delegation.load(request, target, ctx))
+    if (forwarded) return forwarded
     const ts = Date.now()
     const { model, stats } = await models.load(request, ctx.signal)
     ctx.metrics.observe('loadModel.totalLoadTime', stats.totalLoadTime)
