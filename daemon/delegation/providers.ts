@@ -8,9 +8,10 @@ import { formatKey } from '../../shared/keys.ts'
 export type Dial = (peer: Buffer, signal: AbortSignal) => Promise<DaemonConnection>
 
 // A provider that dies without closing (killed, unplugged) is otherwise noticed only after
-// ~17 s (STACK.md): ping every second and drop the connection after 4 s of silence.
-const KEEP_ALIVE_MS = 1000
-const SILENCE_TIMEOUT_MS = 4000
+// ~17 s (STACK.md): ping every 2 s and drop the connection after 8 s of silence (shorter
+// dropped live providers whose event loop a model load stalled on a loaded 2-core machine).
+const KEEP_ALIVE_MS = 2000
+const SILENCE_TIMEOUT_MS = 8000
 
 /**
  * The daemon's connections to provider daemons it delegates to, one client per provider key,

@@ -5,13 +5,30 @@ import readline from 'node:readline'
 
 const live = new Set<ChildProcess>()
 
-// A bench that dies or is interrupted still takes its daemons and servers with it.
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
+let guarded = false
+
+/**
+ * A bench that dies or is interrupted still takes its daemons and servers with it. Installed on
+ * the first spawn, not at import: `qvacd start` loads this module too and has its own SIGINT.
+ */
+function guardExit(): void {
+  if (guarded) return
+  guarded = true
+  const killAll = () => {
+    for (const child of live) child.kill('SIGKILL')
+  }
+  process.once('exit', killAll)
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      killAll()
+      process.exit(code)
+    })
+  }
+}
 
 /** Spawns a process the bench owns: killed by `stopChild`, or at exit at the latest. */
 export function spawnChild(command: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+  guardExit()
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
   live.add(child)
   child.once('exit', () => live.delete(child))

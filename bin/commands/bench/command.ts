@@ -1,8 +1,5 @@
 import { InvalidArgumentError } from 'commander'
 import { QvacError } from '../../../shared/errors.ts'
-import { comparisonToText, reportToText } from './print.ts'
-import { compareReports, loadReport, saveReport } from './report.ts'
-import { benchmark, checkScenarios } from './run.ts'
 
 export interface BenchCommandOptions {
   quick?: boolean
@@ -15,6 +12,10 @@ export interface BenchCommandOptions {
 
 /** `qvacd bench`: run and print (table or JSON), optionally save; or compare two saved runs. */
 export async function runBench(scenarios: string[], opts: BenchCommandOptions): Promise<void> {
+  // Loaded here, not at the top: every qvacd command (start too) imports this file.
+  const { comparisonToText, reportToText } = await import('./print.ts')
+  const { compareReports, loadReport, saveReport } = await import('./report.ts')
+  const { benchmark, checkScenarios } = await import('./run.ts')
   const out = (text: string) => process.stdout.write(text + '\n')
   if (opts.compare) {
     if (opts.compare.length !== 2) throw new QvacError('INVALID_ARGUMENT', '--compare takes two files: OLD NEW')
@@ -36,6 +37,8 @@ export async function runBench(scenarios: string[], opts: BenchCommandOptions): 
   })
   if (opts.save) await saveReport(opts.save, report)
   out(opts.json ? JSON.stringify(report, null, 2) : reportToText(report))
+  // A scenario that failed outright (not a peer that is unavailable) fails the command.
+  if (report.unavailable.some((u) => u.what === 'scenario')) process.exitCode = 1
 }
 
 export function fraction(value: string): number {
