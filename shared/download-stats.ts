@@ -30,3 +30,15 @@ export interface DownloadMetricsHooks {
   onChecksumEnd?(result: { ok: boolean; ms: number }): void
   onCacheHit?(): void
 }
+
+/** The download gauges loadModel and downloadAsset events share (DESIGN.md's Profiling names). */
+export function downloadGauges(
+  stats: Pick<DownloadStats, 'downloadTime' | 'totalBytesDownloaded' | 'downloadSpeedBps' | 'checksumValidationTime'>
+): Record<string, number> {
+  return {
+    downloadTime: stats.downloadTime,
+    totalBytesDownloaded: stats.totalBytesDownloaded,
+    downloadSpeedBps: stats.downloadSpeedBps,
+    checksumValidationTime: stats.checksumValidationTime
+  }
+}

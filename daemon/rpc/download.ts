@@ -2,6 +2,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { QvacError } from '../../shared/errors.ts'
 import type { DownloadAssetResponse } from '../../shared/messages.ts'
+import { downloadGauges } from '../../shared/download-stats.ts'
 import type { ModelResolver } from '../resolve/resolver.ts'
 import type { Delegation } from '../delegation/delegation.ts'
 import type { Handler } from './router.ts'
@@ -34,13 +35,7 @@ export function downloadAssetHandler(resolver: () => ModelResolver | null, deleg
       ts,
       ms: stats.totalDownloadTime,
       bytes: stats.totalBytesDownloaded,
-      gauges: {
-        totalDownloadTime: stats.totalDownloadTime,
-        downloadTime: stats.downloadTime,
-        totalBytesDownloaded: stats.totalBytesDownloaded,
-        downloadSpeedBps: stats.downloadSpeedBps,
-        checksumValidationTime: stats.checksumValidationTime
-      },
+      gauges: { totalDownloadTime: stats.totalDownloadTime, ...downloadGauges(stats) },
       tags: { sourceType: stats.sourceType, cacheHit: String(stats.cacheHit) }
     })
     // Cached files are named by their SHA-256; a local file source was not hashed unless asked.

@@ -1,4 +1,5 @@
 import type { Handler } from './router.ts'
+import { downloadGauges } from '../../shared/download-stats.ts'
 import type { ModelManager } from '../inference/model-manager.ts'
 import type { Delegation } from '../delegation/delegation.ts'
 
@@ -16,10 +17,7 @@ export function loadModelHandler(models: ModelManager, delegation: Delegation): 
       gauges: {
         totalLoadTime: stats.totalLoadTime,
         modelInitializationTime: stats.modelInitializationTime,
-        downloadTime: stats.downloadTime,
-        totalBytesDownloaded: stats.totalBytesDownloaded,
-        downloadSpeedBps: stats.downloadSpeedBps,
-        checksumValidationTime: stats.checksumValidationTime
+        ...downloadGauges(stats)
       },
       tags: { modelType: request.modelType, sourceType: stats.sourceType, cacheHit: String(stats.cacheHit) }
     })
