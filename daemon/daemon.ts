@@ -7,7 +7,8 @@ import type { BootstrapNode } from 'hyperdht'
 import { createDht } from '../shared/dht.ts'
 import { formatKey, topicFromName } from '../shared/keys.ts'
 import { QvacError } from '../shared/errors.ts'
-import { connectToDaemon } from '../shared/connect-daemon.ts'
+import { connectToDaemon, lookupTopic } from '../shared/connect-daemon.ts'
+import b4a from 'b4a'
 import { controlSocketPath } from '../shared/control-path.ts'
 import { ControlSocket } from './control-socket.ts'
 import { MetricsServer } from './metrics-server.ts'
@@ -49,7 +50,9 @@ export interface DaemonOptions {
   maxQueueDepth?: number
   /** A provider daemon that loadModel (and so infer) is forwarded to unless a call says otherwise. */
   delegateTo?: Buffer
-  /** With delegateTo: load here when the provider cannot be reached. */
+  /** Or: forward to whichever daemon announces this topic name (found when first needed). */
+  delegateTopic?: string
+  /** With delegateTo / delegateTopic: load here when no provider can be reached. */
   fallbackToLocal?: boolean
   /** How long to try reaching a provider (default 10 s). */
   providerConnectTimeout?: number
@@ -108,6 +111,12 @@ export class Daemon extends EventEmitter {
     })
     const providers = new Providers({
       allow: opts.allow ?? [],
+      lookup: async (topic) => {
+        if (!this.host || !this.keyPair) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
+        const own = this.keyPair.publicKey
+        const deadline = Date.now() + (opts.providerConnectTimeout ?? 10_000)
+        return (await lookupTopic(this.host.swarm.dht, topic, deadline)).filter((key) => !b4a.equals(key, own))
+      },
       dial: (peer, signal) => {
         if (!this.host || !this.keyPair) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
         return connectToDaemon(this.host.swarm.dht, {
@@ -120,7 +129,10 @@ export class Daemon extends EventEmitter {
     })
     this.delegation = new Delegation({
       providers,
-      defaultTarget: opts.delegateTo ? { peer: opts.delegateTo, fallbackToLocal: opts.fallbackToLocal ?? false } : null
+      defaultTarget: opts.delegateTo ? { peer: opts.delegateTo, fallbackToLocal: opts.fallbackToLocal ?? false } : null,
+      defaultTopic: opts.delegateTopic
+        ? { topic: topicFromName(opts.delegateTopic), fallbackToLocal: opts.fallbackToLocal ?? false }
+        : null
     })
     this.registerMethods()
   }

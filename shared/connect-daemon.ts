@@ -73,7 +73,8 @@ export async function connectToDaemon(dht: HyperDHT, opts: ConnectOptions): Prom
   })
 }
 
-async function lookupTopic(dht: HyperDHT, topic: Buffer, deadline: number, signal?: AbortSignal): Promise<Buffer[]> {
+/** The keys of the peers announcing a topic, as far as a lookup finds them before `deadline`. */
+export async function lookupTopic(dht: HyperDHT, topic: Buffer, deadline: number, signal?: AbortSignal): Promise<Buffer[]> {
   const found = new Map<string, Buffer>()
   const query = dht.lookup(topic)
   const stop = () => query.destroy()

@@ -128,3 +128,19 @@ test('a provider killed mid-stream gives the client a trailer with an error, nev
   t.is(trailer.error?.code, ErrorCode.PROVIDER_LOST, trailer.error?.message)
   t.is((await client.status()).inFlight, 0, 'the front daemon let go of the stream')
 })
+
+test('a daemon delegates to whichever daemon announces its delegation topic', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const model = await tinyModel(t)
+  const provider = await startDaemon(t, testnet, { topic: 'providers' })
+  await startDaemon(t, testnet, { topic: 'front', delegateTopic: 'providers' })
+  const client = await connectClient(t, testnet, { topic: 'front' })
+  const loaded = await client.loadModel({ source: model.path, config: { threads: 1 } })
+  t.ok(loaded.modelId.startsWith(formatKey(provider.publicKey).slice(0, 8) + ':'), 'found the provider by topic')
+  t.is(await client.infer({ modelId: loaded.modelId, prompt: 'Hello', maxTokens: 4, temperature: 0 }).trailer.then((tr) => tr.stopReason), 'length')
+
+  await startDaemon(t, testnet, { topic: 'lonely', delegateTopic: 'nobody-announces-this', fallbackToLocal: true, providerConnectTimeout: 1500 })
+  const lonely = await connectClient(t, testnet, { topic: 'lonely' })
+  const local = await lonely.loadModel({ source: model.path, config: { threads: 1 } })
+  t.absent(local.modelId.includes(':'), 'no provider on the topic: loaded locally')
+})

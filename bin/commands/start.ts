@@ -16,6 +16,7 @@ export async function runStart(opts: {
   maxTokens: number
   maxQueueDepth: number
   delegateTo?: string
+  delegateTopic?: string
   fallbackToLocal?: boolean
   metricsPort?: number
   registry?: string
@@ -34,6 +35,7 @@ export async function runStart(opts: {
     maxTokens: opts.maxTokens,
     maxQueueDepth: opts.maxQueueDepth,
     delegateTo: opts.delegateTo ? parseKey(opts.delegateTo, 'provider key') : undefined,
+    delegateTopic: opts.delegateTopic,
     fallbackToLocal: opts.fallbackToLocal,
     metricsPort: opts.metricsPort,
     registry: opts.registry ? parseKey(opts.registry, 'registry key') : undefined,

@@ -31,16 +31,34 @@ interface RemoteModel {
 export class Delegation {
   private readonly providers: Providers
   private readonly defaultTarget: DelegateTarget | null
+  private readonly defaultTopic: { topic: Buffer; fallbackToLocal: boolean } | null
   private readonly remote = new Map<string, RemoteModel>()
 
-  constructor(opts: { providers: Providers; defaultTarget?: DelegateTarget | null }) {
+  constructor(opts: {
+    providers: Providers
+    defaultTarget?: DelegateTarget | null
+    /** Delegate to whichever daemon announces this topic (found when first needed). */
+    defaultTopic?: { topic: Buffer; fallbackToLocal: boolean } | null
+  }) {
     this.providers = opts.providers
     this.defaultTarget = opts.defaultTarget ?? null
+    this.defaultTopic = opts.defaultTopic ?? null
   }
 
-  /** Where a download or load goes: the request's provider, else the daemon's default, else none. */
-  targetFor(request: { delegate?: DelegateTarget }): DelegateTarget | null {
-    return request.delegate ?? this.defaultTarget
+  /**
+   * Where a download or load goes: the request's provider, else the daemon's default provider
+   * (by key, or the first daemon found on its delegation topic), else none. A topic with no
+   * reachable daemon is DELEGATION_FAILED (or none, with fallbackToLocal).
+   */
+  async targetFor(request: { delegate?: DelegateTarget }): Promise<DelegateTarget | null> {
+    if (request.delegate || this.defaultTarget || !this.defaultTopic) return request.delegate ?? this.defaultTarget
+    const { topic, fallbackToLocal } = this.defaultTopic
+    try {
+      return { peer: await this.providers.discover(topic), fallbackToLocal }
+    } catch (err) {
+      if (fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED')) return null
+      throw err
+    }
   }
 
   /**

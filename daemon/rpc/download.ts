@@ -14,7 +14,7 @@ import type { Handler } from './router.ts'
  */
 export function downloadAssetHandler(resolver: () => ModelResolver | null, delegation: Delegation): Handler<'downloadAsset'> {
   return async (request, ctx): Promise<DownloadAssetResponse> => {
-    const forwarded = await delegation.route(delegation.targetFor(request), (target) => delegation.download(request, target, ctx))
+    const forwarded = await delegation.route(await delegation.targetFor(request), (target) => delegation.download(request, target, ctx))
     if (forwarded) return forwarded
     const local = resolver()
     if (!local) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')

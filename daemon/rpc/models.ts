@@ -5,7 +5,7 @@ import type { Delegation } from '../delegation/delegation.ts'
 
 export function loadModelHandler(models: ModelManager, delegation: Delegation): Handler<'loadModel'> {
   return async (request, ctx) => {
-    const forwarded = await delegation.route(delegation.targetFor(request), (target) => delegation.load(request, target, ctx))
+    const forwarded = await delegation.route(await delegation.targetFor(request), (target) => delegation.load(request, target, ctx))
     if (forwarded) return forwarded
     const ts = Date.now()
     const { model, stats } = await models.load(request, ctx.signal)
