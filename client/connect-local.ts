@@ -4,7 +4,7 @@ import { QvacError } from '../shared/errors.ts'
 import { controlSocketPath } from '../shared/control-path.ts'
 import { openRpcChannel } from '../shared/rpc-channel.ts'
 import { PeerRole } from '../shared/messages.ts'
-import { QvacClient } from '../shared/rpc-client.ts'
+import { QvacClient, openClient } from '../shared/rpc-client.ts'
 
 /**
  * Connects to the daemon that owns a storage dir, through its control socket. No daemon there:
@@ -25,13 +25,7 @@ export async function connectLocal(opts: { storage: string; timeout?: number }):
     }
     return { rpc, remotePublicKey: null, destroy: () => stream.end() }
   })
-  try {
-    await client.ready()
-  } catch (err) {
-    await client.close()
-    throw err
-  }
-  return client
+  return openClient(client)
 }
 
 function openSocket(socketPath: string): Promise<net.Socket> {

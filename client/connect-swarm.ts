@@ -2,9 +2,9 @@ import HyperDHT, { type BootstrapNode } from 'hyperdht'
 import type { KeyPair } from 'hypercore-crypto'
 import { createDht, parseBootstrap } from '../shared/dht.ts'
 import { parseKey, topicFromName } from '../shared/keys.ts'
-import { connectToDaemon } from '../shared/connect-daemon.ts'
+import { clientConnection, connectToDaemon } from '../shared/connect-daemon.ts'
 import { QvacError } from '../shared/errors.ts'
-import { QvacClient } from '../shared/rpc-client.ts'
+import { QvacClient, openClient } from '../shared/rpc-client.ts'
 
 export interface ConnectOptions {
   /** A topic name as given to `qvacd start --topic`, or a 32-byte topic. */
@@ -48,20 +48,13 @@ export async function connect(opts: ConnectOptions): Promise<QvacClient> {
         timeoutMs: opts.connectTimeout ?? 15000,
         protocolVersion: opts.protocolVersion
       })
-      conn.stream.on('close', () => conn.rpc.destroy())
-      return { rpc: conn.rpc, remotePublicKey: conn.remotePublicKey, destroy: () => conn.stream.end() }
+      return clientConnection(conn)
     },
     async () => {
       if (ownsDht) await dht.destroy()
     }
   )
-  try {
-    await client.ready()
-  } catch (err) {
-    await client.close()
-    throw err
-  }
-  return client
+  return openClient(client)
 }
 
 function topicBytes(topic: Uint8Array): Buffer {

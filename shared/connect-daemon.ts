@@ -7,6 +7,7 @@ import { QvacError, isQvacError } from './errors.ts'
 import { openRpcChannel } from './rpc-channel.ts'
 import { PeerRole, type Handshake } from './messages.ts'
 import { formatKey } from './keys.ts'
+import type { Connection } from './rpc-client.ts'
 
 /** An open RPC connection to one daemon. */
 export interface DaemonConnection {
@@ -14,6 +15,12 @@ export interface DaemonConnection {
   rpc: ProtomuxRPC
   remotePublicKey: Buffer
   remote: Handshake
+}
+
+/** A daemon connection as the RPC client uses it: the channel dies with the stream, closing ends the stream. */
+export function clientConnection(conn: DaemonConnection): Connection {
+  conn.stream.on('close', () => conn.rpc.destroy())
+  return { rpc: conn.rpc, remotePublicKey: conn.remotePublicKey, destroy: () => conn.stream.end() }
 }
 
 export interface ConnectOptions {

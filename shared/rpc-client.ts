@@ -197,6 +197,17 @@ export class QvacClient extends EventEmitter {
   }
 }
 
+/** Connects a new client now; if that fails, closes it (releasing what it owns) and rethrows. */
+export async function openClient(client: QvacClient): Promise<QvacClient> {
+  try {
+    await client.ready()
+  } catch (err) {
+    await client.close()
+    throw err
+  }
+  return client
+}
+
 /** Routes the daemon's events to their stream or download; a malformed one is dropped, never thrown. */
 function receiveEvents(transport: Transport): void {
   transport.rpc.respond<Buffer, null>('infer.chunk', { requestEncoding: c.raw }, (raw) => {

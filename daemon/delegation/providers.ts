@@ -1,7 +1,7 @@
 import b4a from 'b4a'
 import { QvacError } from '../../shared/errors.ts'
 import { QvacClient } from '../../shared/rpc-client.ts'
-import type { DaemonConnection } from '../../shared/connect-daemon.ts'
+import { clientConnection, type DaemonConnection } from '../../shared/connect-daemon.ts'
 import { formatKey } from '../../shared/keys.ts'
 
 /** Opens a connection to a provider (the daemon's DHT and key pair, known once it is ready). */
@@ -44,8 +44,7 @@ export class Providers {
         const conn = await this.dial(peer, signal)
         conn.stream.setKeepAlive(KEEP_ALIVE_MS)
         conn.stream.setTimeout(SILENCE_TIMEOUT_MS)
-        conn.stream.on('close', () => conn.rpc.destroy())
-        return { rpc: conn.rpc, remotePublicKey: conn.remotePublicKey, destroy: () => conn.stream.end() }
+        return clientConnection(conn)
       })
       this.clients.set(id, client)
     }
