@@ -8,7 +8,6 @@ import { runTestnet } from './commands/testnet.ts'
 import { runPull } from './commands/pull.ts'
 import { runPublish } from './commands/publish.ts'
 import { runRegistryAdd, runRegistryCreate, runRegistryList } from './commands/registry.ts'
-import { fraction, runBench } from './commands/bench/command.ts'
 import { fail } from './commands/fail.ts'
 import { defaultStorage } from './commands/storage.ts'
 
@@ -134,13 +133,19 @@ program
   .option('--save <file>', 'write the report as JSON: git SHA, date, machine, every figure')
   .option('--compare <files...>', 'compare two saved reports, OLD NEW: ratios and regressions (runs nothing)')
   .option('--threshold <fraction>', 'with --compare: flag a figure worse by more than this', fraction, 0.1)
-  .action((scenarios, opts) => runBench(scenarios, opts))
+  .action(async (scenarios, opts) => (await import('../bench/command.ts')).runBench(scenarios, opts))
 
 program.parseAsync().catch(fail)
 
 function port(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)')
+  return n
+}
+
+function fraction(value: string): number {
+  const n = Number(value)
+  if (!(n > 0 && n < 10)) throw new InvalidArgumentError('expected a fraction such as 0.1')
   return n
 }
 

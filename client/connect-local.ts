@@ -4,7 +4,7 @@ import { QvacError } from '../shared/errors.ts'
 import { controlSocketPath } from '../shared/control-path.ts'
 import { openRpcChannel } from '../shared/rpc-channel.ts'
 import { PeerRole } from '../shared/messages.ts'
-import { QvacClient, openClient } from '../shared/rpc-client.ts'
+import { QvacClient, openClient } from './qvac-client.ts'
 
 /**
  * Connects to the daemon that owns a storage dir, through its control socket. No daemon there:

@@ -1,10 +1,10 @@
 import HyperDHT, { type BootstrapNode } from 'hyperdht'
 import type { KeyPair } from 'hypercore-crypto'
-import { createDht, parseBootstrap } from '../shared/dht.ts'
+import { createDht, parseBootstrap } from './dht.ts'
 import { parseKey, topicFromName } from '../shared/keys.ts'
-import { clientConnection, connectToDaemon } from '../shared/connect-daemon.ts'
+import { clientConnection, connectToDaemon } from './connect-daemon.ts'
 import { QvacError } from '../shared/errors.ts'
-import { QvacClient, openClient } from '../shared/rpc-client.ts'
+import { QvacClient, openClient } from './qvac-client.ts'
 
 export interface ConnectOptions {
   /** A topic name as given to `qvacd start --topic`, or a 32-byte topic. */

@@ -1,5 +1,5 @@
 import http from 'node:http'
-import type { Profiler } from '../shared/profiler/profiler.ts'
+import type { Profiler } from '../client/profiler/profiler.ts'
 
 const CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 

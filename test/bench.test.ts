@@ -1,10 +1,10 @@
 import path from 'node:path'
 import fs from 'node:fs/promises'
 import test from 'brittle'
-import { quantile, ratio, summarize } from '../bin/commands/bench/stats.ts'
-import { compareReports, loadReport, saveReport } from '../bin/commands/bench/report.ts'
-import { comparisonToText, reportToText } from '../bin/commands/bench/print.ts'
-import { benchmark } from '../bin/commands/bench/run.ts'
+import { quantile, ratio, summarize } from '../bench/stats.ts'
+import { compareReports, loadReport, saveReport } from '../bench/report.ts'
+import { comparisonToText, reportToText } from '../bench/print.ts'
+import { benchmark } from '../bench/run.ts'
 import { fakeReport } from './helpers/bench-report.ts'
 
 test('statistics of known samples: min, avg, max and interpolated percentiles', (t) => {

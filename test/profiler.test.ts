@@ -1,6 +1,6 @@
 import test from 'brittle'
 import { parsePrometheusText } from './helpers/openmetrics.ts'
-import { Profiler, MAX_RECORDS, MAX_METRICS } from '../shared/profiler/profiler.ts'
+import { Profiler, MAX_RECORDS, MAX_METRICS } from '../client/profiler/profiler.ts'
 import { QuantileSketch, MAX_BUCKETS } from '../shared/profiler/sketch.ts'
 import { metricType } from '../shared/profiler/metric-types.ts'
 import { OPERATION_EVENT_KEY, type CallRecord, type OperationEvent } from '../shared/profiler/types.ts'
@@ -11,7 +11,7 @@ import {
   formatMetric,
   formatRate,
   formatThroughput
-} from '../shared/format-units.ts'
+} from '../client/profiler/format-units.ts'
 
 
 const SUMMARY_KEYS = ['avg', 'count', 'last', 'max', 'min', 'p50', 'p90', 'p95', 'p99', 'sum', 'type']

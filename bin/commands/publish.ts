@@ -1,7 +1,7 @@
 import { Publisher } from '../../daemon/publish/publisher.ts'
-import { parseBootstrap } from '../../shared/dht.ts'
+import { parseBootstrap } from '../../client/dht.ts'
 import { formatKey, parseKey } from '../../shared/keys.ts'
-import { formatBytes } from '../../shared/format-units.ts'
+import { formatBytes } from '../../client/profiler/format-units.ts'
 
 /**
  * `qvacd publish FILE`: into this storage's publish drive (and registry), then seeded by this

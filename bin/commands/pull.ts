@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress'
 import { connect, connectLocal, type QvacClient } from '../../client/index.ts'
-import { formatBytes, formatThroughput } from '../../shared/format-units.ts'
+import { formatBytes, formatThroughput } from '../../client/profiler/format-units.ts'
 import { downloadToTable } from '../format/download.ts'
 
 /** `qvacd pull SOURCE`: the daemon fetches into its cache; a progress bar with bytes, speed and ETA. */

@@ -1,5 +1,5 @@
 import { Daemon, consoleLogger } from '../../daemon/index.ts'
-import { parseBootstrap } from '../../shared/dht.ts'
+import { parseBootstrap } from '../../client/dht.ts'
 import { formatKey, parseKey } from '../../shared/keys.ts'
 import { controlSocketPath } from '../../shared/control-path.ts'
 import { SOFTWARE_VERSION } from '../../shared/version.ts'

@@ -1,6 +1,6 @@
 import { connect, connectLocal, type QvacClient } from '../../client/index.ts'
 import { statusToJson, statusToTable } from '../format/status.ts'
-import { toOpenMetrics } from '../../shared/profiler/openmetrics.ts'
+import { toOpenMetrics } from '../../client/profiler/openmetrics.ts'
 
 export async function runStatus(opts: {
   storage: string

@@ -1,5 +1,5 @@
 import type { DownloadAssetResponse } from '../../shared/messages.ts'
-import { formatBytes, formatDuration, formatThroughput } from '../../shared/format-units.ts'
+import { formatBytes, formatDuration, formatThroughput } from '../../client/profiler/format-units.ts'
 import { plainTable } from './table.ts'
 
 /** What a pull fetched and what it cost, as a short table. */

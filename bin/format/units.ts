@@ -1,2 +1,2 @@
 // The CLI prints values with the same units as the profiler's tables.
-export { formatDuration, formatBytes } from '../../shared/format-units.ts'
+export { formatDuration, formatBytes } from '../../client/profiler/format-units.ts'

@@ -1,6 +1,6 @@
 import { QvacError, isQvacError, toWireError } from '../../shared/errors.ts'
 import { formatKey } from '../../shared/keys.ts'
-import type { CallOptions } from '../../shared/call-guard.ts'
+import type { CallOptions } from '../../client/call-guard.ts'
 import type {
   DelegateTarget,
   DownloadAssetRequest,
@@ -11,7 +11,7 @@ import type {
   ProfilingEnvelope,
   StreamTrailer
 } from '../../shared/messages.ts'
-import type { InferTrailer } from '../../shared/infer-stream.ts'
+import type { InferTrailer } from '../../client/infer-stream.ts'
 import type { OutboundStream } from '../stream/outbound-stream.ts'
 import type { CallContext } from '../rpc/router.ts'
 import type { Providers } from './providers.ts'

@@ -1,7 +1,7 @@
 import b4a from 'b4a'
 import { QvacError } from '../../shared/errors.ts'
-import { QvacClient } from '../../shared/rpc-client.ts'
-import { clientConnection, type DaemonConnection } from '../../shared/connect-daemon.ts'
+import { QvacClient } from '../../client/qvac-client.ts'
+import { clientConnection, type DaemonConnection } from '../../client/connect-daemon.ts'
 import { formatKey } from '../../shared/keys.ts'
 
 /** Opens a connection to a provider (the daemon's DHT and key pair, known once it is ready). */

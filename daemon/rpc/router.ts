@@ -20,8 +20,8 @@ import {
 } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
 import type { DelegationBreakdown, OperationEvent, OperationKind } from '../../shared/profiler/types.ts'
-import { Profiler } from '../../shared/profiler/profiler.ts'
-import { newTraceId } from '../../shared/call-record.ts'
+import { Profiler } from '../../client/profiler/profiler.ts'
+import { newTraceId } from '../../client/call-record.ts'
 import { StreamTable } from '../stream/stream-table.ts'
 
 /** Who a call came from: a swarm peer, or the local control socket. */

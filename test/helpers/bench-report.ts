@@ -1,5 +1,5 @@
-import type { BenchReport, Phase, Ratio } from '../../bin/commands/bench/report.ts'
-import { summarize } from '../../bin/commands/bench/stats.ts'
+import type { BenchReport, Phase, Ratio } from '../../bench/report.ts'
+import { summarize } from '../../bench/stats.ts'
 
 /** A saved-report-shaped fixture with one phase per unit and ratios with and without goals. */
 export function fakeReport(scale: { ms?: number; tps?: number; ratio?: number } = {}): BenchReport {

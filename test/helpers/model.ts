@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type { Assertion } from 'brittle'
 import type { Testnet } from 'hyperdht/testnet.js'
-import { writeTinyLlamaGguf, type TinyLlamaOptions, type TinyGgufResult } from '../../daemon/inference/tiny-model.ts'
+import { writeTinyLlamaGguf, type TinyLlamaOptions, type TinyGgufResult } from '../../bench/tiny-model.ts'
 import type { ModelConfig, QvacClient } from '../../client/index.ts'
 import type { Daemon, DaemonOptions } from '../../daemon/index.ts'
 import { connectClient, startDaemon } from './swarm.ts'

@@ -4,7 +4,7 @@ import crypto from 'node:crypto'
 import path from 'node:path'
 import type { Assertion } from 'brittle'
 import type { Testnet } from 'hyperdht/testnet.js'
-import { createDht } from '../../shared/dht.ts'
+import { createDht } from '../../client/dht.ts'
 import { ModelResolver, type ModelResolverOptions } from '../../daemon/resolve/resolver.ts'
 
 export interface ResolverPeer {

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type { Assertion } from 'brittle'
 import type { Testnet } from 'hyperdht/testnet.js'
 import type { Hypercore } from 'hyperbee'
-import { createDht } from '../../shared/dht.ts'
+import { createDht } from '../../client/dht.ts'
 import { publishFile, type PublishedFile } from '../../daemon/resolve/publish.ts'
 import { DriveSeeder } from '../../daemon/resolve/seed.ts'
 

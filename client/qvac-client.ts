@@ -1,0 +1,227 @@
+import { EventEmitter } from 'node:events'
+import c from 'compact-encoding'
+import type ProtomuxRPC from 'protomux-rpc'
+import { QvacError } from '../shared/errors.ts'
+import { CallGuard, type CallOptions } from './call-guard.ts'
+import { callRpc } from './rpc-call.ts'
+import {
+  streamChunk,
+  downloadProgress,
+  type DaemonStatus,
+  type DownloadAssetRequest,
+  type DownloadAssetResponse,
+  type LoadModelRequest,
+  type LoadModelResponse,
+  type MethodName,
+  type ModelConfig,
+  type PingResponse,
+  type RequestOf,
+  type ResponseOf
+} from '../shared/messages.ts'
+import { InferStream, type InferInput, type InferOptions } from './infer-stream.ts'
+import { Profiler } from './profiler/profiler.ts'
+import { delegateTarget, type DelegateInput } from './delegate-input.ts'
+import type { DownloadProgress } from '../shared/download-stats.ts'
+import { callRecord, newTraceId, type Profiled } from './call-record.ts'
+
+/** One open channel to a daemon, as a connector makes it (swarm or control socket). */
+export interface Connection {
+  rpc: ProtomuxRPC
+  /** The daemon's public key; null over the control socket. */
+  remotePublicKey: Buffer | null
+  destroy(): void
+}
+
+/** A connection in use by the client: with the infer streams and downloads running on it. */
+export interface Transport extends Connection {
+  streams: Map<number, InferStream>
+  downloads: Map<number, (progress: DownloadProgress) => void>
+}
+
+/** Opens a connection; `signal` aborts when the client closes, so a pending connect stops at once. */
+export type Connector = (signal: AbortSignal) => Promise<Connection>
+
+export interface DownloadAssetInput {
+  source: string
+  /** The file must have this SHA-256 (hex); anything else is CHECKSUM_VALIDATION_FAILED. */
+  expectedSha256?: string
+  /** Called with the daemon's progress (about every 150 ms). */
+  onProgress?: (progress: DownloadProgress) => void
+  delegate?: DelegateInput
+}
+
+export interface LoadModelInput {
+  source: string
+  /** Default 'llm' (the only type so far). */
+  modelType?: string
+  config?: ModelConfig
+  /** Have the daemon load it on this provider daemon (its later infer calls go there too). */
+  delegate?: DelegateInput
+}
+
+
+/**
+ * A connection to a qvacd daemon with typed methods. It connects lazily and again after a drop:
+ * a lost connection fails the calls in flight with CONNECTION_LOST, and the next call reconnects.
+ *
+ * Events: `connect` (transport), `disconnect` (transport).
+ */
+export class QvacClient extends EventEmitter {
+  private readonly connector: Connector
+  private readonly onclose: () => Promise<void>
+  private current: Promise<Transport> | null = null
+  private closed = false
+  private readonly closing = new AbortController()
+  private nextStreamId = 1
+  /** Records every call's timings when enabled; off by default (then nothing is timed). */
+  readonly profiler = new Profiler()
+
+  constructor(connector: Connector, onclose: () => Promise<void> = async () => {}) {
+    super()
+    this.connector = connector
+    this.onclose = onclose
+  }
+
+  /** Connects now (calls would connect anyway); rejects with CONNECT_FAILED or a version mismatch. */
+  async ready(): Promise<Transport> {
+    return this.connection()
+  }
+
+  ping(opts?: CallOptions): Promise<Profiled<PingResponse>> {
+    return this.call('ping', null, opts)
+  }
+
+  status(opts?: CallOptions): Promise<Profiled<DaemonStatus>> {
+    return this.call('status', null, opts)
+  }
+
+  /** Has the daemon fetch a source into its cache; resolves with what was fetched and what it cost. */
+  async downloadAsset(input: DownloadAssetInput, opts: CallOptions = {}): Promise<Profiled<DownloadAssetResponse>> {
+    const request: DownloadAssetRequest = {
+      source: input.source,
+      expectedSha256: input.expectedSha256,
+      delegate: delegateTarget(input.delegate)
+    }
+    if (!input.onProgress) return this.call('downloadAsset', request, opts)
+    const transport = await this.connection(opts)
+    const progressId = this.nextStreamId++
+    transport.downloads.set(progressId, input.onProgress)
+    try {
+      return await this.call('downloadAsset', { ...request, progressId }, opts)
+    } finally {
+      transport.downloads.delete(progressId)
+    }
+  }
+
+  /** Loads a model (or takes another reference to it) and returns its id, info and load stats. */
+  loadModel(input: LoadModelInput, opts?: CallOptions): Promise<Profiled<LoadModelResponse>> {
+    const request: LoadModelRequest = {
+      source: input.source,
+      modelType: input.modelType ?? 'llm',
+      config: input.config ?? {},
+      delegate: delegateTarget(input.delegate)
+    }
+    return this.call('loadModel', request, opts)
+  }
+
+  /** Drops one reference; resolves with the references left (0: freed). */
+  async unloadModel(modelId: string, opts?: CallOptions): Promise<number> {
+    return (await this.call('unloadModel', { modelId }, opts)).references
+  }
+
+  /** Streams tokens; see InferStream. The timeout, if any, bounds the whole stream. */
+  infer(input: InferInput, opts: InferOptions = {}): InferStream {
+    return new InferStream(this.nextStreamId++, input, opts, this.profiler, () => this.connection(opts))
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.closing.abort()
+    const current = this.current
+    this.current = null
+    if (current) await current.then((t) => t.destroy(), () => {})
+    await this.onclose()
+  }
+
+  private async call<M extends MethodName>(method: M, body: RequestOf<M>, opts: CallOptions = {}): Promise<Profiled<ResponseOf<M>>> {
+    const guard = new CallGuard(opts)
+    if (!(opts.profiling ?? this.profiler.enabled)) {
+      const transport = await guard.run(this.connection(opts))
+      return (await callRpc(transport.rpc, method, body, guard, { traceId: opts.traceId, hop: opts.hop })).value as Profiled<ResponseOf<M>>
+    }
+    // Profiled: timings only on this path, so a disabled profiler costs nothing.
+    const started = performance.now()
+    const ts = Date.now()
+    const traceId = opts.traceId ?? newTraceId()
+    const transport = await guard.run(this.connection(opts))
+    const result = await callRpc(transport.rpc, method, body, guard, { profiling: true, traceId, hop: opts.hop })
+    const value = result.value as Profiled<ResponseOf<M>>
+    if (result.profiling) value.__profiling = result.profiling
+    this.profiler.record(callRecord(method, traceId, ts, performance.now() - started, result))
+    return value
+  }
+
+  private connection(opts: CallOptions = {}): Promise<Transport> {
+    if (this.closed) return Promise.reject(new QvacError('CLIENT_CLOSED', 'the client is closed'))
+    if (opts.forceNewConnection && this.current) {
+      const old = this.current
+      this.current = null
+      old.then((t) => t.destroy(), () => {})
+    }
+    if (this.current) return this.current
+    const pending = this.connector(this.closing.signal).then(
+      (connection) => {
+        if (this.closed) {
+          connection.destroy()
+          throw new QvacError('CLIENT_CLOSED', 'the client is closed')
+        }
+        const transport: Transport = { ...connection, streams: new Map(), downloads: new Map() }
+        receiveEvents(transport)
+        const ondisconnect = () => {
+          if (this.current === pending) this.current = null
+          this.emit('disconnect', transport)
+        }
+        if (transport.rpc.closed) ondisconnect()
+        else transport.rpc.on('close', ondisconnect)
+        this.emit('connect', transport)
+        return transport
+      },
+      (err) => {
+        if (this.current === pending) this.current = null
+        throw err
+      }
+    )
+    this.current = pending
+    return pending
+  }
+}
+
+/** Connects a new client now; if that fails, closes it (releasing what it owns) and rethrows. */
+export async function openClient(client: QvacClient): Promise<QvacClient> {
+  try {
+    await client.ready()
+  } catch (err) {
+    await client.close()
+    throw err
+  }
+  return client
+}
+
+/** Routes the daemon's events to their stream or download; a malformed one is dropped, never thrown. */
+function receiveEvents(transport: Transport): void {
+  transport.rpc.respond<Buffer, null>('infer.chunk', { requestEncoding: c.raw }, (raw) => {
+    try {
+      const chunk = c.decode(streamChunk, raw)
+      transport.streams.get(chunk.streamId)?.receive(chunk, raw.byteLength)
+    } catch {}
+    return null
+  })
+  transport.rpc.respond<Buffer, null>('download.progress', { requestEncoding: c.raw }, (raw) => {
+    try {
+      const { progressId, bytes, total, speedBps } = c.decode(downloadProgress, raw)
+      transport.downloads.get(progressId)?.({ bytes, total: total > 0 ? total : null, speedBps })
+    } catch {}
+    return null
+  })
+}

@@ -1,0 +1,74 @@
+import c from 'compact-encoding'
+import type ProtomuxRPC from 'protomux-rpc'
+import { QvacError, type ErrorName } from '../shared/errors.ts'
+import {
+  methods,
+  requestFrame,
+  responseFrame,
+  type MethodName,
+  type ProfilingEnvelope,
+  type RequestHeader,
+  type RequestOf,
+  type ResponseOf
+} from '../shared/messages.ts'
+import type { CallGuard } from './call-guard.ts'
+
+const frames = Object.fromEntries(
+  Object.entries(methods).map(([name, m]) => [
+    name,
+    { request: requestFrame<unknown>(m.request), response: responseFrame<unknown>(m.response) }
+  ])
+) as Record<MethodName, { request: ReturnType<typeof requestFrame<unknown>>; response: ReturnType<typeof responseFrame<unknown>> }>
+
+const rpcErrorCodes: Record<string, ErrorName> = {
+  CHANNEL_CLOSED: 'CONNECTION_LOST',
+  CHANNEL_DESTROYED: 'CONNECTION_LOST',
+  UNKNOWN_METHOD: 'METHOD_NOT_FOUND'
+}
+
+export interface RpcResult<T> {
+  value: T
+  /** Present when the request asked for profiling. */
+  profiling?: ProfilingEnvelope
+  bytesSent: number
+  bytesReceived: number
+}
+
+/**
+ * Sends one request over an open channel and returns the decoded response, or throws the
+ * daemon's QvacError. protomux-rpc's own failures map to typed codes here, once.
+ */
+export async function callRpc<M extends MethodName>(
+  rpc: ProtomuxRPC,
+  method: M,
+  body: RequestOf<M>,
+  guard: CallGuard,
+  header: Omit<RequestHeader, 'timeoutMs'> = {}
+): Promise<RpcResult<ResponseOf<M>>> {
+  const frame = frames[method]
+  const request = c.encode(frame.request, { header: { ...header, timeoutMs: guard.remaining() }, body })
+
+  let raw: Buffer
+  try {
+    raw = await guard.run(rpc.request<Buffer>(method, request, { requestEncoding: c.raw, responseEncoding: c.raw }))
+  } catch (err) {
+    if (err instanceof QvacError) throw err
+    const code = (err as { code?: string }).code
+    const name = (code && rpcErrorCodes[code]) || 'INTERNAL_ERROR'
+    throw new QvacError(name, `${method}: ${(err as Error).message}`, { cause: err })
+  }
+
+  let response
+  try {
+    response = c.decode(frame.response, raw)
+  } catch (err) {
+    throw new QvacError('INTERNAL_ERROR', `${method}: malformed response from the daemon`, { cause: err })
+  }
+  if (!response.ok) throw QvacError.fromWire(response.error)
+  return {
+    value: response.value as ResponseOf<M>,
+    profiling: response.profiling,
+    bytesSent: request.byteLength,
+    bytesReceived: raw.byteLength
+  }
+}
