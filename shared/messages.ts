@@ -14,6 +14,16 @@ import type {
   ServerBreakdown
 } from './profiler/types.ts'
 
+/**
+ * The leading flags uint of a message: bit i set when optional field i is present. Preencode and
+ * encode both call it: a uint of 253 or more takes three bytes, so reserving one would corrupt.
+ */
+export function presentFlags(fields: readonly unknown[]): number {
+  let flags = 0
+  for (let i = 0; i < fields.length; i++) if (fields[i] !== undefined) flags |= 2 ** i
+  return flags
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handshake: sent by both sides when the `qvac/rpc` channel opens. `protocolVersion` is first and
 // stays first in every version, so any two versions can read each other's and refuse cleanly.
@@ -66,17 +76,18 @@ export interface RequestHeader {
   hop?: number
 }
 
+const headerFlags = (m: RequestHeader) =>
+  (m.timeoutMs !== undefined ? 1 : 0) | (m.profiling ? 2 : 0) | (m.traceId !== undefined ? 4 : 0) | (m.hop !== undefined ? 8 : 0)
+
 const requestHeader: Encoding<RequestHeader> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, headerFlags(m))
     if (m.timeoutMs !== undefined) c.uint.preencode(state, m.timeoutMs)
     if (m.traceId !== undefined) c.string.preencode(state, m.traceId)
     if (m.hop !== undefined) c.uint.preencode(state, m.hop)
   },
   encode(state, m) {
-    const flags =
-      (m.timeoutMs !== undefined ? 1 : 0) | (m.profiling ? 2 : 0) | (m.traceId !== undefined ? 4 : 0) | (m.hop !== undefined ? 8 : 0)
-    c.uint.encode(state, flags)
+    c.uint.encode(state, headerFlags(m))
     if (m.timeoutMs !== undefined) c.uint.encode(state, m.timeoutMs)
     if (m.traceId !== undefined) c.string.encode(state, m.traceId)
     if (m.hop !== undefined) c.uint.encode(state, m.hop)
@@ -125,7 +136,7 @@ export type ResponseFrame<T> = ({ ok: true; value: T } | { ok: false; error: Wir
 export function responseFrame<T>(body: Encoding<T>): Encoding<ResponseFrame<T>> {
   return {
     preencode(state, m) {
-      c.uint.preencode(state, 0)
+      c.uint.preencode(state, (m.ok ? 0 : 1) | (m.profiling ? 2 : 0))
       if (m.ok) body.preencode(state, m.value)
       else wireError.preencode(state, m.error)
       if (m.profiling) profilingEnvelope.preencode(state, m.profiling)
@@ -153,7 +164,7 @@ export function responseFrame<T>(body: Encoding<T>): Encoding<ResponseFrame<T>> 
 export function encodeResponse(body: Buffer | WireError, profiling?: ProfilingEnvelope): Buffer {
   const ok = Buffer.isBuffer(body)
   const state = c.state()
-  c.uint.preencode(state, 0)
+  c.uint.preencode(state, (ok ? 0 : 1) | (profiling ? 2 : 0))
   if (ok) state.end += body.byteLength
   else wireError.preencode(state, body)
   if (profiling) profilingEnvelope.preencode(state, profiling)
@@ -179,7 +190,7 @@ const stringEntry = pair(c.string, c.string)
 
 const operationEvent: Encoding<OperationEvent> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.bytes !== undefined ? 1 : 0)
     c.string.preencode(state, m.op)
     c.uint.preencode(state, OPERATION_KINDS.indexOf(m.kind))
     c.string.preencode(state, m.profileId)
@@ -269,7 +280,7 @@ const delegationBreakdown: Encoding<DelegationBreakdown> = {
 
 const profilingEnvelope: Encoding<ProfilingEnvelope> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.delegationBreakdown ? 1 : 0)
     serverBreakdown.preencode(state, m.serverBreakdown)
     c.array(operationEvent).preencode(state, m.events)
     if (m.delegationBreakdown) delegationBreakdown.preencode(state, m.delegationBreakdown)
@@ -345,7 +356,7 @@ const errorDetails: Encoding<ErrorDetails> = {
 
 export const wireError: Encoding<WireError> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, (m.details ? 1 : 0) | (m.remoteStack ? 2 : 0))
     c.uint.preencode(state, m.code)
     c.string.preencode(state, m.name)
     c.string.preencode(state, m.message)
@@ -525,7 +536,7 @@ const STREAM_STATES = ['queued', 'generating', 'waiting-for-credit'] as const
 
 const streamStatus: Encoding<StreamStatus> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.peer ? 1 : 0)
     c.uint.preencode(state, m.streamId)
     c.string.preencode(state, m.modelId)
     if (m.peer) c.fixed32.preencode(state, m.peer)
@@ -580,8 +591,8 @@ const methodStatus: Encoding<MethodStatus> = {
 const METRIC_TYPES: MetricType[] = ['duration', 'bytes', 'throughput', 'rate', 'count']
 
 const metricSummary: Encoding<MetricSummary> = {
-  preencode(state) {
-    c.uint.preencode(state, 0)
+  preencode(state, m) {
+    c.uint.preencode(state, METRIC_TYPES.indexOf(m.type))
     for (let i = 0; i < 10; i++) c.float64.preencode(state, 0)
   },
   encode(state, m) {
@@ -693,16 +704,18 @@ export interface DownloadProgressEvent {
 }
 
 // flags: 1 expectedSha256, 2 progressId, 4 delegate
+const downloadFlags = (m: DownloadAssetRequest) => presentFlags([m.expectedSha256, m.progressId, m.delegate])
+
 export const downloadAssetRequest: Encoding<DownloadAssetRequest> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, downloadFlags(m))
     c.string.preencode(state, m.source)
     if (m.expectedSha256 !== undefined) c.string.preencode(state, m.expectedSha256)
     if (m.progressId !== undefined) c.uint.preencode(state, m.progressId)
     if (m.delegate) delegateTarget.preencode(state, m.delegate)
   },
   encode(state, m) {
-    c.uint.encode(state, (m.expectedSha256 !== undefined ? 1 : 0) | (m.progressId !== undefined ? 2 : 0) | (m.delegate ? 4 : 0))
+    c.uint.encode(state, downloadFlags(m))
     c.string.encode(state, m.source)
     if (m.expectedSha256 !== undefined) c.string.encode(state, m.expectedSha256)
     if (m.progressId !== undefined) c.uint.encode(state, m.progressId)
@@ -721,8 +734,8 @@ export const downloadAssetRequest: Encoding<DownloadAssetRequest> = {
 const SOURCE_TYPES: SourceType[] = ['hyperdrive', 'registry', 'http', 'file']
 
 const downloadStats: Encoding<DownloadStats> = {
-  preencode(state) {
-    c.uint.preencode(state, 0)
+  preencode(state, m) {
+    c.uint.preencode(state, SOURCE_TYPES.indexOf(m.sourceType))
     c.bool.preencode(state, false)
     for (let i = 0; i < 6; i++) c.float64.preencode(state, 0)
   },
@@ -849,7 +862,7 @@ export interface LoadModelResponse {
 
 const modelConfig: Encoding<ModelConfig> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, presentFlags([m.contextSize, m.threads, m.gpu, m.sequences, m.maxQueueDepth]))
     if (m.contextSize !== undefined) c.uint.preencode(state, m.contextSize)
     if (m.threads !== undefined) c.uint.preencode(state, m.threads)
     if (m.gpu !== undefined) c.bool.preencode(state, m.gpu)
@@ -857,8 +870,7 @@ const modelConfig: Encoding<ModelConfig> = {
     if (m.maxQueueDepth !== undefined) c.uint.preencode(state, m.maxQueueDepth)
   },
   encode(state, m) {
-    const fields = [m.contextSize, m.threads, m.gpu, m.sequences, m.maxQueueDepth]
-    c.uint.encode(state, fields.reduce<number>((flags, v, i) => (v === undefined ? flags : flags | (1 << i)), 0))
+    c.uint.encode(state, presentFlags([m.contextSize, m.threads, m.gpu, m.sequences, m.maxQueueDepth]))
     if (m.contextSize !== undefined) c.uint.encode(state, m.contextSize)
     if (m.threads !== undefined) c.uint.encode(state, m.threads)
     if (m.gpu !== undefined) c.bool.encode(state, m.gpu)
@@ -894,7 +906,7 @@ const delegateTarget: Encoding<DelegateTarget> = {
 // flags: bit 0 = delegate
 export const loadModelRequest: Encoding<LoadModelRequest> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.delegate ? 1 : 0)
     c.string.preencode(state, m.source)
     c.string.preencode(state, m.modelType)
     modelConfig.preencode(state, m.config)
@@ -1103,9 +1115,11 @@ const chatMessage: Encoding<ChatMessage> = {
 }
 
 // flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed, 64 delegate
+const inferFlags = (m: InferRequest) => presentFlags([m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed, m.delegate])
+
 export const inferRequest: Encoding<InferRequest> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, inferFlags(m))
     c.uint.preencode(state, m.streamId)
     c.uint.preencode(state, m.window)
     c.string.preencode(state, m.modelId)
@@ -1120,8 +1134,7 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.delegate) delegateTarget.preencode(state, m.delegate)
   },
   encode(state, m) {
-    const optional = [m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed, m.delegate]
-    c.uint.encode(state, optional.reduce<number>((flags, v, i) => (v === undefined ? flags : flags | (1 << i)), 0))
+    c.uint.encode(state, inferFlags(m))
     c.uint.encode(state, m.streamId)
     c.uint.encode(state, m.window)
     c.string.encode(state, m.modelId)
@@ -1185,8 +1198,8 @@ const inferStats: Encoding<InferStats> = {
 
 export const streamTrailer: Encoding<StreamTrailer> = {
   preencode(state, m) {
-    c.uint.preencode(state, 0)
-    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.error ? 1 : 0)
+    c.uint.preencode(state, STOP_REASONS.indexOf(m.stopReason))
     c.uint.preencode(state, m.frames)
     inferStats.preencode(state, m.stats)
     if (m.error) wireError.preencode(state, m.error)

@@ -8,8 +8,11 @@ import {
   statusResponse,
   pingResponse,
   PeerRole,
+  presentFlags,
+  inferRequest,
   type DaemonStatus
 } from '../shared/messages.ts'
+import type { Encoding } from 'compact-encoding'
 import { QvacError, ErrorCode, toWireError } from '../shared/errors.ts'
 import { topicFromName, parseKey, formatKey } from '../shared/keys.ts'
 
@@ -146,4 +149,49 @@ test('topic names hash to distinct 32-byte topics', (t) => {
   t.is(topicFromName('a').byteLength, 32)
   t.alike(topicFromName('a'), topicFromName('a'))
   t.unlike(topicFromName('a'), topicFromName('b'))
+})
+
+test('a message with nine optional fields round-trips, flags of three bytes included', (t) => {
+  // Flags of 253 and more take three bytes as a uint: preencode must reserve what encode writes.
+  type Nine = Array<number | undefined>
+  const nine: Encoding<Nine> = {
+    preencode(state, m) {
+      c.uint.preencode(state, presentFlags(m))
+      for (const v of m) if (v !== undefined) c.uint.preencode(state, v)
+    },
+    encode(state, m) {
+      c.uint.encode(state, presentFlags(m))
+      for (const v of m) if (v !== undefined) c.uint.encode(state, v)
+    },
+    decode(state) {
+      const flags = c.uint.decode(state)
+      const m: Nine = []
+      for (let i = 0; i < 9; i++) m.push(flags & (2 ** i) ? c.uint.decode(state) : undefined)
+      return m
+    }
+  }
+  const all = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+  t.is(presentFlags(all), 511)
+  t.alike(c.decode(nine, c.encode(nine, all)), all)
+  const most = [1, undefined, 3, 4, 5, 6, 7, 8, undefined]
+  t.is(presentFlags(most), 253, 'the first value that takes three bytes')
+  t.alike(c.decode(nine, c.encode(nine, most)), most)
+})
+
+test('an infer request with every optional field round-trips', (t) => {
+  const req = {
+    streamId: 7,
+    window: 16,
+    modelId: 'm',
+    prompt: 'p',
+    messages: [{ role: 'user' as const, content: 'hi' }],
+    maxTokens: 5,
+    temperature: 0.5,
+    topP: 0.9,
+    topK: 40,
+    seed: 42,
+    stop: ['\n'],
+    delegate: { peer: crypto.randomBytes(32), fallbackToLocal: true }
+  }
+  t.alike(c.decode(inferRequest, c.encode(inferRequest, req)), req)
 })
