@@ -1,25 +1,18 @@
 // qvacd command line: argument parsing and printing; the work is in daemon/ and client/.
-import { Command, InvalidArgumentError, Option } from 'commander'
+// Each command's module is imported only when that command runs, so `qvacd --help` and
+// `qvacd status` never load the daemon, node-llama-cpp or the bench.
+import { Command } from 'commander'
 import { SOFTWARE_VERSION } from '../shared/version.ts'
-import { runStart } from './commands/start.ts'
-import { runStatus } from './commands/status.ts'
-import { runDemo } from './commands/demo.ts'
-import { runTestnet } from './commands/testnet.ts'
-import { runPull } from './commands/pull.ts'
-import { runPublish } from './commands/publish.ts'
-import { runRegistryAdd, runRegistryCreate, runRegistryList } from './commands/registry.ts'
+import { bootstrapOption, fraction, nonNegativeInt, port, positiveInt, storageOption } from './options.ts'
 import { fail } from './commands/fail.ts'
-import { defaultStorage } from './commands/storage.ts'
 
 const program = new Command()
   .name('qvacd')
   .description('Peer-to-peer model-serving daemon: LLM inference over a Hyperswarm topic')
   .version(SOFTWARE_VERSION)
-
-const storageOption = () =>
-  new Option('--storage <dir>', 'storage dir (keys, cache, control socket)').env('QVACD_STORAGE').default(defaultStorage())
-const bootstrapOption = () =>
-  new Option('--bootstrap <host:port,...>', 'DHT bootstrap nodes (default: the public HyperDHT)').env('QVACD_BOOTSTRAP')
+  // One error format for everything: commander's usage errors too, with exit 2.
+  .configureOutput({ outputError: (text, write) => write(`qvacd: ${text.replace(/^error: /, '').trim()} (INVALID_ARGUMENT)\n`) })
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
 
 program
   .command('start')
@@ -40,7 +33,7 @@ program
   .option('--max-download-bytes <n>', 'largest model file the daemon downloads', positiveInt)
   .option('--debug', 'send internal error messages and stacks to callers')
   .option('--json', 'print the startup line as JSON')
-  .action((opts) => runStart(opts))
+  .action(async (opts) => (await import('./commands/start.ts')).runStart(opts))
 
 program
   .command('status')
@@ -48,10 +41,10 @@ program
   .addOption(storageOption())
   .option('--peer <key>', "ask a remote daemon over the swarm instead of the local one")
   .addOption(bootstrapOption())
-  .option('--timeout <ms>', 'give up after this many ms', (v) => Number(v), 10000)
+  .option('--timeout <ms>', 'give up after this many ms', positiveInt, 10000)
   .option('--json', 'print JSON instead of a table')
   .option('--openmetrics', 'print the operator metrics as OpenMetrics text')
-  .action((opts) => runStatus(opts))
+  .action(async (opts) => (await import('./commands/status.ts')).runStatus(opts))
 
 program
   .command('pull')
@@ -63,7 +56,7 @@ program
   .option('--sha256 <hex>', 'the file must have this SHA-256')
   .option('--timeout <ms>', 'give up after this many ms', positiveInt)
   .option('--json', 'print the stats as JSON')
-  .action((source, opts) => runPull(source, opts))
+  .action(async (source, opts) => (await import('./commands/pull.ts')).runPull(source, opts))
 
 program
   .command('publish')
@@ -78,7 +71,7 @@ program
   .option('--description <text>', 'registry field')
   .option('--no-seed', 'publish and exit without seeding')
   .option('--json', 'print the result as JSON')
-  .action((file, opts) => runPublish(file, opts))
+  .action(async (file, opts) => (await import('./commands/publish.ts')).runPublish(file, opts))
 
 const registry = program.command('registry').description('the Hyperbee model registry behind registry://NAME')
 registry
@@ -86,20 +79,20 @@ registry
   .description("this storage's registry (one per storage); prints its key")
   .addOption(storageOption())
   .option('--json', 'print the key as JSON')
-  .action((opts) => runRegistryCreate(opts))
+  .action(async (opts) => (await import('./commands/registry.ts')).runRegistryCreate(opts))
 registry
   .command('add')
   .description("add or replace an entry in this storage's registry")
   .argument('<name>', 'the model name (registry://NAME)')
   .argument('<source>', 'a hyperdrive:// or http(s):// URI')
   .requiredOption('--sha256 <hex>', "the file's SHA-256")
-  .requiredOption('--size <bytes>', "the file's size", (v) => Number(v))
+  .requiredOption('--size <bytes>', "the file's size", nonNegativeInt)
   .option('--engine <engine>', 'e.g. llama.cpp')
   .option('--quantization <q>', 'e.g. Q4_K_M')
   .option('--description <text>', 'free text')
   .addOption(storageOption())
   .option('--json', 'print the entry as JSON')
-  .action((name, source, opts) => runRegistryAdd(name, source, opts))
+  .action(async (name, source, opts) => (await import('./commands/registry.ts')).runRegistryAdd(name, source, opts))
 registry
   .command('list')
   .description("list a registry: this storage's, or another one's over the swarm")
@@ -107,21 +100,21 @@ registry
   .addOption(storageOption())
   .addOption(bootstrapOption())
   .option('--json', 'print JSON')
-  .action((opts) => runRegistryList(opts))
+  .action(async (opts) => (await import('./commands/registry.ts')).runRegistryList(opts))
 
 program
   .command('demo')
   .description('run everything on loopback: bootstrap, daemon, client; ping and status (what `npm start` runs)')
-  .option('--pings <n>', 'number of pings', (v) => Number(v), 20)
-  .action((opts) => runDemo(opts))
+  .option('--pings <n>', 'number of pings', positiveInt, 20)
+  .action(async (opts) => (await import('./commands/demo.ts')).runDemo(opts))
 
 program
   .command('testnet')
   .description('run a DHT testnet on 127.0.0.1 and print its bootstrap address (local work, no internet)')
-  .option('--nodes <n>', 'DHT nodes', (v) => Number(v), 5)
-  .option('--port <port>', 'port of the first (bootstrap) node; 0 picks one', (v) => Number(v), 0)
+  .option('--nodes <n>', 'DHT nodes', positiveInt, 5)
+  .option('--port <port>', 'port of the first (bootstrap) node; 0 picks one', port, 0)
   .option('--json', 'print the address as JSON')
-  .action((opts) => runTestnet(opts))
+  .action(async (opts) => (await import('./commands/testnet.ts')).runTestnet(opts))
 
 program
   .command('bench')
@@ -136,21 +129,3 @@ program
   .action(async (scenarios, opts) => (await import('../bench/command.ts')).runBench(scenarios, opts))
 
 program.parseAsync().catch(fail)
-
-function port(value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)')
-  return n
-}
-
-function fraction(value: string): number {
-  const n = Number(value)
-  if (!(n > 0 && n < 10)) throw new InvalidArgumentError('expected a fraction such as 0.1')
-  return n
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
-  return n
-}

@@ -58,11 +58,19 @@ test('a second qvacd start on the same storage dir is refused', async (t) => {
   t.ok(second.stderr.includes('DAEMON_ALREADY_RUNNING'), second.stderr)
 })
 
-test('bad arguments give one clear line and a non-zero exit', async (t) => {
+test('bad arguments give one clear line in the one error format and exit 2', async (t) => {
   const result = await runQvacd(['start', '--topic', 'x', '--storage', await t.tmp(), '--bootstrap', 'not-an-address'])
-  t.is(result.code, 1)
+  t.is(result.code, 2)
   t.ok(result.stderr.includes('invalid bootstrap address "not-an-address"'), result.stderr)
   t.is(result.stderr.trim().split('\n').length, 1)
+
+  const numeric = await runQvacd(['status', '--storage', await t.tmp(), '--timeout', 'abc'])
+  t.is(numeric.code, 2, 'a number that is not one fails at once instead of never timing out')
+  t.is(numeric.stderr.trim(), "qvacd: option '--timeout <ms>' argument 'abc' is invalid. expected a positive integer (INVALID_ARGUMENT)")
+
+  const missing = await runQvacd(['start'])
+  t.is(missing.code, 2)
+  t.ok(/^qvacd: required option '--topic <name>' not specified \(INVALID_ARGUMENT\)$/.test(missing.stderr.trim()), missing.stderr)
 })
 
 test('SIGTERM stops the daemon: clients see it leave, exit 0, no process or socket left behind', async (t) => {
