@@ -6,7 +6,7 @@ import { QvacError } from '../../shared/errors.ts'
  */
 export function abortError(signal: AbortSignal): QvacError {
   if (signal.reason instanceof QvacError) return signal.reason
-  return new QvacError('REQUEST_ABORTED', 'the download was aborted; what arrived is kept for a resume', {
+  return new QvacError('REQUEST_ABORTED', 'the download was aborted; what arrived is kept for a resume where the source allows one', {
     cause: signal.reason
   })
 }

@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises'
 import path from 'node:path'
 import type { DownloadMetricsHooks } from '../../shared/download-stats.ts'
 import { hashFile } from './file-sink.ts'
+import { readMeta, validatorOf } from './partial-meta.ts'
 
 /** What the index remembers of a source: its content, and the file's stat when it was verified. */
 interface SourceRecord {
@@ -50,6 +51,25 @@ export class ModelCache {
   async ready(): Promise<void> {
     for (const dir of [this.contentDir, this.partialDir, this.sourcesDir]) {
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
+    }
+    await this.sweepPartials()
+  }
+
+  /**
+   * Deletes unfinished downloads that can never resume: HTTP ones without a validator, drive
+   * copies (a drive resumes from its corestore, never from the copy), sidecars left alone.
+   */
+  private async sweepPartials(): Promise<void> {
+    const names = await fsp.readdir(this.partialDir)
+    const removed: string[] = []
+    for (const name of names) {
+      const base = name.endsWith('.meta') ? name.slice(0, -'.meta'.length) : name
+      const partial = { file: path.join(this.partialDir, base), meta: path.join(this.partialDir, base + '.meta') }
+      const meta = await readMeta(partial)
+      const resumable = meta !== null && validatorOf(meta) !== undefined && names.includes(base)
+      if (resumable || removed.includes(base)) continue
+      await removePartial(partial)
+      removed.push(base)
     }
   }
 

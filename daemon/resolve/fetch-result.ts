@@ -53,7 +53,13 @@ function sizeMismatch(source: string, actual: number, expected: number): QvacErr
   })
 }
 
-export function checksumMismatch(source: string, expected: string, actual: string): QvacError {
+/** `actual` is left out (null) where the caller may not learn it: a local file it could not read. */
+export function checksumMismatch(source: string, expected: string, actual: string | null): QvacError {
+  if (actual === null) {
+    return new QvacError('CHECKSUM_VALIDATION_FAILED', `SHA-256 of ${source} is not the expected ${expected}`, {
+      details: { source, expected }
+    })
+  }
   return new QvacError('CHECKSUM_VALIDATION_FAILED', `SHA-256 of ${source} is ${actual}, expected ${expected}`, {
     details: { source, expected, actual }
   })

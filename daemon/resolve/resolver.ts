@@ -6,15 +6,18 @@ import type { DownloadMetricsHooks, DownloadStats, SourceType } from '../../shar
 import { QvacError } from '../../shared/errors.ts'
 import { Registry } from '../registry/registry.ts'
 import { abortError, throwIfAborted } from './abort.ts'
+import type { AddressPolicy } from './address-policy.ts'
 import { ModelCache } from './cache.ts'
 import { DrivePool } from './drive-pool.ts'
 import { checksumMismatch, type FetchLimits, type FetchResult } from './fetch-result.ts'
-import { resolveLocalFile } from './file.ts'
+import { resolveLocalFile, type LocalFile } from './file.ts'
 import { fetchHttp } from './http.ts'
 import { fetchFromDrive } from './hyperdrive.ts'
 import type { DownloadReporter } from './progress.ts'
 import { lookupRegistryModel } from './registry.ts'
 import { SharedDownloads } from './shared-downloads.ts'
+import { resolveInModelsDir } from './models-dir.ts'
+import { OPERATOR_ACCESS, type SourceAccess } from './source-access.ts'
 import { parseSource, type ParsedSource } from './source-uri.ts'
 
 export interface ModelResolverOptions {
@@ -38,6 +41,8 @@ export interface ResolveOptions {
   expectedSha256?: string
   hooks?: DownloadMetricsHooks
   signal?: AbortSignal
+  /** What the caller may reach (the daemon passes its caller's); default: the operator's, everything. */
+  access?: SourceAccess
 }
 
 export interface ResolvedModel {
@@ -116,13 +121,16 @@ export class ModelResolver {
     const started = performance.now()
     const { hooks, signal } = opts
     const expected = opts.expectedSha256 === undefined ? undefined : parseSha256(opts.expectedSha256)
+    const access = opts.access ?? OPERATOR_ACCESS
     const parsed = parseSource(source)
     throwIfAborted(signal)
     try {
       if (parsed.type === 'file') {
-        const local = await resolveLocalFile(parsed.path, expected, hooks, signal)
+        const local = await resolveLocalFile(await localFileFor(parsed, access), expected, hooks, signal)
         return { path: local.path, stats: statsOf('file', null, local.checksumMs, started, false) }
       }
+      // Before the cache and before joining a running download: neither may serve what the caller could not fetch.
+      if (parsed.type === 'http') await access.addresses.assertHost(parsed.url.hostname)
       if (parsed.type === 'registry') {
         const entry = await lookupRegistryModel(this.registry, parsed.name, signal)
         if (expected !== undefined && expected !== entry.sha256) throw checksumMismatch(parsed.id, expected, entry.sha256)
@@ -133,6 +141,7 @@ export class ModelResolver {
             details: { name: parsed.name, source: entry.source }
           })
         }
+        if (target.type === 'http') await access.addresses.assertHost(target.url.hostname)
         return await this.resolveCached(parsed.id, target, entry.sha256, { maxBytes: this.maxBytes, expectedSize: entry.size }, 'registry', opts, started)
       }
       return await this.resolveCached(parsed.id, parsed, expected, { maxBytes: this.maxBytes }, parsed.type, opts, started)
@@ -156,13 +165,14 @@ export class ModelResolver {
     started: number
   ): Promise<ResolvedModel> {
     const { hooks, signal } = opts
+    const addresses = (opts.access ?? OPERATOR_ACCESS).addresses
     const hit = await this.cache.lookup(alias, expected, hooks)
     if (hit) {
       hooks?.onCacheHit?.()
       return { path: hit.path, stats: statsOf(sourceType, null, hit.checksumMs, started, true) }
     }
 
-    const fetched = await this.downloads.run(target.id, (taskSignal, reporter) => this.fetch(target, expected, limits, taskSignal, reporter), {
+    const fetched = await this.downloads.run(target.id, (taskSignal, reporter) => this.fetch(target, expected, limits, addresses, taskSignal, reporter), {
       hooks,
       signal
     })
@@ -178,6 +188,7 @@ export class ModelResolver {
     target: FetchSource,
     expected: string | undefined,
     limits: FetchLimits,
+    addresses: AddressPolicy,
     signal: AbortSignal,
     reporter: DownloadReporter
   ): Promise<Fetched> {
@@ -187,7 +198,7 @@ export class ModelResolver {
     const partial = this.cache.partial(target.id)
     const transfer =
       target.type === 'http'
-        ? await fetchHttp({ url: target.url, partial, limits, signal, reporter })
+        ? await fetchHttp({ url: target.url, partial, limits, addresses, signal, reporter })
         : await fetchFromDrive({
             drives: this.drives,
             swarm: this.swarm,
@@ -212,6 +223,13 @@ export class ModelResolver {
     const file = await this.cache.commit(target.id, transfer.sha256, transfer.size)
     return { path: file, sha256: transfer.sha256, size: transfer.size, cacheHit: false, transfer, checksumMs: transfer.hashMs }
   }
+}
+
+/** The operator's path is used as given; a remote peer's only inside the models dir, named relative to it. */
+async function localFileFor(parsed: Extract<ParsedSource, { type: 'file' }>, access: SourceAccess): Promise<LocalFile> {
+  if (!access.remote) return { path: parsed.path, name: parsed.path, remote: false }
+  const inside = await resolveInModelsDir(access.modelsDir, parsed.given)
+  return { path: inside.path, name: inside.relative, remote: true }
 }
 
 function statsOf(sourceType: SourceType, transfer: FetchResult | null, checksumMs: number, started: number, cacheHit: boolean): DownloadStats {

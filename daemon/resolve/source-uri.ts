@@ -3,12 +3,15 @@ import { fileURLToPath } from 'node:url'
 import { QvacError } from '../../shared/errors.ts'
 import { formatKey, parseKey } from '../../shared/keys.ts'
 
-/** A model source after parsing; `id` is its canonical spelling (cache index and shared-download key). */
+/**
+ * A model source after parsing; `id` is its canonical spelling (cache index and shared-download
+ * key). A file's `path` is absolute (from the working dir); `given` is the path as written.
+ */
 export type ParsedSource =
   | { type: 'hyperdrive'; id: string; key: Buffer; path: string }
   | { type: 'registry'; id: string; name: string }
   | { type: 'http'; id: string; url: URL }
-  | { type: 'file'; id: string; path: string }
+  | { type: 'file'; id: string; path: string; given: string }
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i
 // Registry names are Hyperbee keys, never file names: letters, digits and a few separators.
@@ -121,7 +124,7 @@ function localFile(filePath: string): ParsedSource {
     throw new QvacError('PATH_TRAVERSAL', 'refused local path: it contains NUL')
   }
   const absolute = path.resolve(filePath)
-  return { type: 'file', id: `file://${absolute}`, path: absolute }
+  return { type: 'file', id: `file://${absolute}`, path: absolute, given: filePath }
 }
 
 function decodeSegment(segment: string, source: string): string {
