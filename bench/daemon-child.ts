@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process'
 import { connect, type QvacClient } from '../client/index.ts'
 import { firstLine, profileArgs, QVACD_BIN, spawnChild, stopChild, TSX_ENTRY } from './children.ts'
 import { StreamTimer, type StreamSample } from './stream-sample.ts'
+import { benchModelsDir } from './models.ts'
 
 export interface DaemonChild {
   child: ChildProcess
@@ -21,7 +22,8 @@ export interface DaemonChild {
  */
 export async function startDaemonChild(bootstrap: string, opts: { threads?: number } = {}): Promise<DaemonChild> {
   const storage = await fs.mkdtemp(path.join(os.tmpdir(), 'qvacd-bench-'))
-  const args = [...profileArgs(), ...TSX_ENTRY, QVACD_BIN, 'start', '--json', '--topic', 'qvacd-bench', '--storage', storage, '--bootstrap', bootstrap]
+  // The bench loads its generated models by path, as a remote peer: their dir is the models dir.
+  const args = [...profileArgs(), ...TSX_ENTRY, QVACD_BIN, 'start', '--json', '--topic', 'qvacd-bench', '--storage', storage, '--bootstrap', bootstrap, '--models-dir', benchModelsDir()]
   if (opts.threads) args.push('--threads', String(opts.threads))
   const started = performance.now()
   const child = spawnChild(process.execPath, args)

@@ -28,10 +28,15 @@ export function benchCacheDir(): string {
   return process.env.QVACD_BENCH_CACHE ?? path.join(os.homedir(), '.cache', 'qvacd')
 }
 
+/** Where the generated models live (the daemon under bench serves it as its models dir). */
+export function benchModelsDir(cacheDir = benchCacheDir()): string {
+  return path.join(cacheDir, 'bench-models')
+}
+
 /** The model file, generated once into the cache (the generator is deterministic, never downloaded). */
 export function benchModel(name: BenchModelName, cacheDir = benchCacheDir()): BenchModel {
   const { options, description } = MODELS[name]
-  const dir = path.join(cacheDir, 'bench-models')
+  const dir = benchModelsDir(cacheDir)
   // Named by its options: a changed recipe is a new file, never a stale one.
   const tag = crypto.createHash('sha256').update(JSON.stringify(options)).digest('hex').slice(0, 8)
   const file = path.join(dir, `${name}-${tag}.gguf`)

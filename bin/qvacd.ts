@@ -31,6 +31,8 @@ program
   .option('--metrics-port <port>', 'serve OpenMetrics at http://127.0.0.1:PORT/metrics (0: any free port)', port)
   .option('--registry <key>', 'the Hyperbee registry behind registry://NAME sources')
   .option('--max-download-bytes <n>', 'largest model file the daemon downloads', positiveInt)
+  .option('--models-dir <dir>', 'the only dir remote peers may load local files from (default: none)')
+  .option('--allow-private-sources [cidr,...]', 'let remote peers make the daemon fetch from private, loopback and link-local addresses: all, or only these ranges')
   .option('--debug', 'send internal error messages and stacks to callers')
   .option('--json', 'print the startup line as JSON')
   .action(async (opts) => (await import('./commands/start.ts')).runStart(opts))

@@ -23,6 +23,7 @@ import { silentLogger, type Logger } from './log.ts'
 import { LlamaBackend } from './inference/backend.ts'
 import { ModelManager } from './inference/model-manager.ts'
 import { ModelResolver } from './resolve/resolver.ts'
+import { SourcePolicy, type SourceAccess } from './resolve/source-access.ts'
 import { Providers } from './delegation/providers.ts'
 import { Delegation } from './delegation/delegation.ts'
 
@@ -62,6 +63,10 @@ export interface DaemonOptions {
   registry?: Buffer
   /** Largest model file the daemon downloads (bytes; default unlimited). */
   maxDownloadBytes?: number
+  /** The only dir remote peers may load local files from (symlinks resolved); unset: no local files for them. */
+  modelsDir?: string
+  /** Let remote peers fetch from private, loopback and link-local addresses: all (true) or these CIDR ranges. */
+  allowPrivateSources?: boolean | string[]
 }
 
 const KEY_PAIR_NAME = 'qvacd/daemon'
@@ -91,6 +96,7 @@ export class Daemon extends EventEmitter {
   metricsPort: number | null = null
   private readonly backend: LlamaBackend
   private readonly delegation: Delegation
+  private readonly sources: SourcePolicy
   private closing: Promise<void> | null = null
 
   constructor(opts: DaemonOptions) {
@@ -101,10 +107,11 @@ export class Daemon extends EventEmitter {
     this.storage = path.resolve(opts.storage)
     this.log = opts.log ?? silentLogger
     this.router = new RpcRouter({ log: this.log, debug: opts.debug })
+    this.sources = new SourcePolicy({ storage: this.storage, modelsDir: opts.modelsDir, allowPrivateSources: opts.allowPrivateSources })
     this.backend = new LlamaBackend({ log: this.log, gpu: opts.gpu ?? false })
     this.models = new ModelManager({
       backend: this.backend,
-      resolve: (source, { signal }) => this.resolveModel(source, signal),
+      resolve: (source, { signal, access }) => this.resolveModel(source, signal, access),
       log: this.log,
       threads: opts.threads,
       maxQueueDepth: opts.maxQueueDepth
@@ -159,8 +166,8 @@ export class Daemon extends EventEmitter {
         metrics: () => this.router.metrics.exportJSON().metrics
       })
     )
-    this.router.handle('downloadAsset', downloadAssetHandler(() => this.resolver, this.delegation))
-    this.router.handle('loadModel', loadModelHandler(this.models, this.delegation))
+    this.router.handle('downloadAsset', downloadAssetHandler(() => this.resolver, this.delegation, this.sources))
+    this.router.handle('loadModel', loadModelHandler(this.models, this.delegation, this.sources))
     this.router.handle('unloadModel', unloadModelHandler(this.models, this.delegation))
     this.router.handle(
       'infer',
@@ -175,9 +182,9 @@ export class Daemon extends EventEmitter {
     this.router.handle('cancel', cancelHandler())
   }
 
-  private resolveModel(source: string, signal: AbortSignal) {
+  private resolveModel(source: string, signal: AbortSignal, access: SourceAccess | undefined) {
     if (!this.resolver) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
-    return this.resolver.resolveModel(source, { stats: true, signal })
+    return this.resolver.resolveModel(source, { stats: true, signal, access })
   }
 
   get publicKey(): Buffer {
@@ -200,6 +207,7 @@ export class Daemon extends EventEmitter {
     // storage lock error.
     const socketPath = controlSocketPath(this.storage)
     await ControlSocket.assertFree(socketPath)
+    await this.sources.ready()
 
     this.store = new Corestore(path.join(this.storage, 'corestore'))
     await this.store.ready()

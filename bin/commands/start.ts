@@ -21,6 +21,8 @@ export async function runStart(opts: {
   metricsPort?: number
   registry?: string
   maxDownloadBytes?: number
+  modelsDir?: string
+  allowPrivateSources?: boolean | string
   debug?: boolean
   json?: boolean
 }): Promise<void> {
@@ -40,6 +42,8 @@ export async function runStart(opts: {
     metricsPort: opts.metricsPort,
     registry: opts.registry ? parseKey(opts.registry, 'registry key') : undefined,
     maxDownloadBytes: opts.maxDownloadBytes,
+    modelsDir: opts.modelsDir,
+    allowPrivateSources: typeof opts.allowPrivateSources === 'string' ? opts.allowPrivateSources.split(',') : opts.allowPrivateSources,
     debug: opts.debug,
     log
   })

@@ -13,6 +13,7 @@ import { QvacError, isQvacError } from '../../shared/errors.ts'
 import type { DownloadStats } from '../../shared/download-stats.ts'
 import type { LoadModelRequest, LoadStats, ModelInfo, ModelStatus } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
+import type { SourceAccess } from '../resolve/source-access.ts'
 import { defaultThreads, type LlamaBackend } from './backend.ts'
 import { SequencePool } from './sequence-pool.ts'
 
@@ -32,7 +33,7 @@ export interface ManagedModel {
 /** Gets a model file on local disk, measured (the daemon's resolver). */
 export type ResolveModelFile = (
   source: string,
-  opts: { signal: AbortSignal }
+  opts: { signal: AbortSignal; access?: SourceAccess }
 ) => Promise<{ path: string; stats: DownloadStats }>
 
 const GGUF_MAGIC = Buffer.from('GGUF')
@@ -66,12 +67,13 @@ export class ModelManager {
     this.maxQueueDepth = opts.maxQueueDepth ?? 32
   }
 
-  async load(request: LoadModelRequest, signal: AbortSignal): Promise<{ model: ManagedModel; stats: LoadStats }> {
+  /** `access`: what the caller's source may reach (the daemon's source policy for this caller). */
+  async load(request: LoadModelRequest, signal: AbortSignal, access?: SourceAccess): Promise<{ model: ManagedModel; stats: LoadStats }> {
     const started = performance.now()
     if (request.modelType !== 'llm') {
       throw new QvacError('UNSUPPORTED_MODEL_TYPE', `model type "${request.modelType}" is not supported (supported: llm)`)
     }
-    const resolved = await this.resolve(request.source, { signal })
+    const resolved = await this.resolve(request.source, { signal, access })
     const config = {
       contextSize: request.config.contextSize,
       threads: request.config.threads ?? this.threads,
@@ -245,9 +247,8 @@ async function assertGguf(file: string): Promise<number> {
     const magic = Buffer.alloc(4)
     await handle.read(magic, 0, 4, 0)
     if (!magic.equals(GGUF_MAGIC)) {
-      throw new QvacError('INVALID_MODEL_FILE', `${path.basename(file)} is not a GGUF model file`, {
-        details: { size }
-      })
+      // No size in the error: it would tell a remote peer about a file on this host.
+      throw new QvacError('INVALID_MODEL_FILE', `${path.basename(file)} is not a GGUF model file`)
     }
     return size
   } catch (err) {

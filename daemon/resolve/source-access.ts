@@ -1,5 +1,7 @@
+import os from 'node:os'
 import { AddressPolicy } from './address-policy.ts'
 import { openModelsDir, type ModelsDir } from './models-dir.ts'
+import { redactForRemote } from './redact.ts'
 
 /**
  * What one caller's sources may reach. The operator (control socket) may use anything; a remote
@@ -16,6 +18,8 @@ export interface SourceAccess {
 export const OPERATOR_ACCESS: SourceAccess = { remote: false, modelsDir: null, addresses: AddressPolicy.ANY }
 
 export interface SourcePolicyOptions {
+  /** The daemon's storage dir: never named to a remote peer. */
+  storage: string
   /** The only dir remote peers may load local files from (symlinks resolved); none: no local files. */
   modelsDir?: string
   /** Let remote peers fetch from private networks: all of them (true) or these CIDR ranges. */
@@ -27,16 +31,24 @@ export class SourcePolicy {
   private readonly opts: SourcePolicyOptions
   private readonly addresses: AddressPolicy
   private remote: SourceAccess | null = null
+  private localDirs: string[]
 
-  constructor(opts: SourcePolicyOptions = {}) {
+  constructor(opts: SourcePolicyOptions) {
     this.opts = opts
     this.addresses = new AddressPolicy(opts.allowPrivateSources ?? false)
+    this.localDirs = [opts.storage, os.homedir(), process.cwd(), os.tmpdir()]
   }
 
   /** Resolves the models dir (it must exist). */
   async ready(): Promise<void> {
     const modelsDir = this.opts.modelsDir === undefined ? null : await openModelsDir(this.opts.modelsDir)
     this.remote = { remote: true, modelsDir, addresses: this.addresses }
+    if (modelsDir) this.localDirs.push(modelsDir.root, modelsDir.real)
+  }
+
+  /** What a caller is told of an error: all of it for the operator, no local dirs for a remote peer. */
+  errorFor(err: unknown, access: SourceAccess): unknown {
+    return access.remote ? redactForRemote(err, this.localDirs) : err
   }
 
   /** The access of a caller: the operator when it has no public key (the control socket). */

@@ -1,19 +1,29 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { QvacError } from '../../shared/errors.ts'
-import type { DownloadAssetResponse } from '../../shared/messages.ts'
+import type { DownloadAssetResponse, RequestOf } from '../../shared/messages.ts'
 import { downloadGauges } from '../../shared/download-stats.ts'
 import type { ModelResolver } from '../resolve/resolver.ts'
+import type { SourceAccess, SourcePolicy } from '../resolve/source-access.ts'
 import type { Delegation } from '../delegation/delegation.ts'
-import type { Handler } from './router.ts'
+import type { CallContext, Handler } from './router.ts'
 
 /**
  * `downloadAsset`: fetches a source into the cache ahead of a load (or on a provider), with
  * progress events when the caller asked for them. The answer names what was fetched, never where
- * it lies on the daemon's disk.
+ * it lies on the daemon's disk. What a remote caller may fetch is the source policy's call.
  */
-export function downloadAssetHandler(resolver: () => ModelResolver | null, delegation: Delegation): Handler<'downloadAsset'> {
+export function downloadAssetHandler(resolver: () => ModelResolver | null, delegation: Delegation, sources: SourcePolicy): Handler<'downloadAsset'> {
   return async (request, ctx): Promise<DownloadAssetResponse> => {
+    const access = sources.forCaller(ctx.caller)
+    try {
+      return await download(request, ctx, access)
+    } catch (err) {
+      throw sources.errorFor(err, access)
+    }
+  }
+
+  async function download(request: RequestOf<'downloadAsset'>, ctx: CallContext, access: SourceAccess): Promise<DownloadAssetResponse> {
     const forwarded = await delegation.route(await delegation.targetFor(request), (target) => delegation.download(request, target, ctx))
     if (forwarded) return forwarded
     const local = resolver()
@@ -24,6 +34,7 @@ export function downloadAssetHandler(resolver: () => ModelResolver | null, deleg
       stats: true,
       expectedSha256: request.expectedSha256,
       signal: ctx.signal,
+      access,
       hooks:
         progressId === undefined
           ? undefined

@@ -11,14 +11,14 @@ export async function tinyModel(t: Assertion, opts: TinyLlamaOptions = {}): Prom
   return writeTinyLlamaGguf(path.join(await t.tmp(), 'tiny.gguf'), opts)
 }
 
-/** A daemon with a tiny model loaded through a client over the swarm. */
+/** A daemon with a tiny model loaded through a client over the swarm (the model's dir is the models dir). */
 export async function servingDaemon(
   t: Assertion,
   testnet: Testnet,
   opts: { model?: TinyLlamaOptions; config?: ModelConfig; daemon?: Partial<DaemonOptions> } = {}
 ): Promise<{ daemon: Daemon; client: QvacClient; modelId: string; model: TinyGgufResult }> {
   const model = await tinyModel(t, opts.model)
-  const daemon = await startDaemon(t, testnet, opts.daemon)
+  const daemon = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), ...opts.daemon })
   const client = await connectClient(t, testnet)
   const { modelId } = await client.loadModel({ source: model.path, config: { threads: 1, ...opts.config } })
   return { daemon, client, modelId, model }
