@@ -23,6 +23,7 @@ export interface DaemonChild {
 export async function startDaemonChild(bootstrap: string, opts: { threads?: number } = {}): Promise<DaemonChild> {
   const storage = await fs.mkdtemp(path.join(os.tmpdir(), 'qvacd-bench-'))
   // The bench loads its generated models by path, as a remote peer: their dir is the models dir.
+  await fs.mkdir(benchModelsDir(), { recursive: true })
   const args = [...profileArgs(), ...TSX_ENTRY, QVACD_BIN, 'start', '--json', '--topic', 'qvacd-bench', '--storage', storage, '--bootstrap', bootstrap, '--models-dir', benchModelsDir()]
   if (opts.threads) args.push('--threads', String(opts.threads))
   const started = performance.now()

@@ -117,3 +117,48 @@ test('missing files, size limits and unreachable servers are typed errors and ca
   t.is((await resolver.resolveModel('http://127.0.0.1:1/m.gguf').catch((e) => e)).name, 'DOWNLOAD_FAILED')
   t.alike(await cacheFiles(storage), [])
 })
+
+test('a cut download without validators says it starts over and leaves no partial behind', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const data = crypto.randomBytes(SIZE)
+  const server = await startFileServer(t, { 'tiny.gguf': data }, { noValidators: true })
+  const { resolver, storage } = await startResolver(t, testnet)
+
+  server.cutNext('tiny.gguf', 300_000)
+  const err = await resolver.resolveModel(server.url('tiny.gguf')).catch((e) => e)
+  t.is(err.name, 'DOWNLOAD_FAILED')
+  t.ok(err.message.includes('starts over') && !err.message.includes('resumes'), err.message)
+  t.is(err.details.resumable, false)
+  t.alike(await cacheFiles(storage), [], 'the partial that could never resume is gone')
+
+  const again = await resolver.resolveModel(server.url('tiny.gguf'), { stats: true, expectedSha256: sha256(data) })
+  t.is(again.stats.bytesResumed, 0, 'and the next resolve starts from byte 0')
+  t.ok(data.equals(await fs.readFile(again.path)))
+})
+
+test('with validators a cut download says it resumes; at start the cache drops partials that never could', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const data = crypto.randomBytes(SIZE)
+  const server = await startFileServer(t, { 'tiny.gguf': data })
+  const storage = await t.tmp()
+  const first = await startResolver(t, testnet, { storage })
+
+  server.cutNext('tiny.gguf', 300_000)
+  const err = await first.resolver.resolveModel(server.url('tiny.gguf')).catch((e) => e)
+  t.ok(err.message.includes('resumes'), err.message)
+  t.is(err.details.resumable, true)
+  await first.close()
+
+  const partialDir = path.join(storage, 'cache', 'partial')
+  const kept = await fs.readdir(partialDir)
+  t.is(kept.length, 2, 'the resumable partial and its sidecar')
+  await fs.writeFile(path.join(partialDir, 'no-sidecar'), 'x')
+  await fs.writeFile(path.join(partialDir, 'no-validator'), 'x')
+  await fs.writeFile(path.join(partialDir, 'no-validator.meta'), JSON.stringify({ url: 'http://example.com/m' }))
+  await fs.writeFile(path.join(partialDir, 'orphan.meta'), JSON.stringify({ url: 'http://example.com/m', etag: '"x"' }))
+
+  const second = await startResolver(t, testnet, { storage })
+  t.alike((await fs.readdir(partialDir)).sort(), kept.sort(), 'only the resumable one is left')
+  const resumed = await second.resolver.resolveModel(server.url('tiny.gguf'), { stats: true, expectedSha256: sha256(data) })
+  t.ok(resumed.stats.bytesResumed > 0, `resumed from byte ${resumed.stats.bytesResumed}`)
+})

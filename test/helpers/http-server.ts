@@ -10,12 +10,20 @@ export interface FileServerOptions {
   ignoreRange?: boolean
   /** Pause between 64 KiB chunks, so a download can be caught in the middle. */
   chunkDelayMs?: number
+  /** Send neither ETag nor Last-Modified: a cut download cannot be resumed. */
+  noValidators?: boolean
+  /** Listen on this loopback address (default 127.0.0.1). */
+  host?: string
 }
 
 export interface FileServer {
   url(name: string): string
   /** A URL that redirects `hops` times before reaching the file. */
   redirectUrl(name: string, hops: number): string
+  /** A URL that redirects to `target`, wherever that is. */
+  redirectTo(target: string): string
+  /** Every request the server received, redirects and 404s included. */
+  readonly received: number
   /** GET requests per file name (redirects not counted). */
   requests(name: string): number
   /** Responses whose client went away before the body was complete. */
@@ -38,10 +46,18 @@ export async function startFileServer(t: Assertion, files: Record<string, Buffer
   const cuts = new Map<string, number>()
   const progress = new Map<string, number>()
   const watchers = new Set<() => void>()
-  const stats = { abandoned: 0 }
+  const stats = { abandoned: 0, received: 0 }
+  const host = opts.host ?? '127.0.0.1'
 
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    stats.received++
+    const url = new URL(req.url ?? '/', `http://${host}`)
+    const to = /^\/to\/(.+)$/.exec(url.pathname)
+    if (to) {
+      res.writeHead(302, { location: decodeURIComponent(to[1]) })
+      res.end()
+      return
+    }
     const redirect = /^\/redirect\/(\d+)\/(.+)$/.exec(url.pathname)
     if (redirect) {
       const hops = Number(redirect[1])
@@ -57,11 +73,14 @@ export async function startFileServer(t: Assertion, files: Record<string, Buffer
       return
     }
     counts.set(name, (counts.get(name) ?? 0) + 1)
-    const etag = `"${crypto.createHash('sha256').update(data).digest('hex').slice(0, 16)}"`
+    const validators: Record<string, string> = opts.noValidators
+      ? {}
+      : { etag: `"${crypto.createHash('sha256').update(data).digest('hex').slice(0, 16)}"`, 'last-modified': LAST_MODIFIED }
+    const etag = validators.etag
     let start = 0
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')
     const ifRange = req.headers['if-range']
-    if (range && !opts.ignoreRange && (ifRange === undefined || ifRange === etag || ifRange === LAST_MODIFIED)) {
+    if (range && !opts.ignoreRange && (ifRange === undefined || (etag !== undefined && (ifRange === etag || ifRange === LAST_MODIFIED)))) {
       start = Number(range[1])
       if (start >= data.length) {
         res.writeHead(416, { 'content-range': `bytes */${data.length}` })
@@ -71,11 +90,10 @@ export async function startFileServer(t: Assertion, files: Record<string, Buffer
       res.writeHead(206, {
         'content-range': `bytes ${start}-${data.length - 1}/${data.length}`,
         'content-length': data.length - start,
-        etag,
-        'last-modified': LAST_MODIFIED
+        ...validators
       })
     } else {
-      res.writeHead(200, { 'content-length': data.length, 'accept-ranges': opts.ignoreRange ? 'none' : 'bytes', etag, 'last-modified': LAST_MODIFIED })
+      res.writeHead(200, { 'content-length': data.length, 'accept-ranges': opts.ignoreRange ? 'none' : 'bytes', ...validators })
     }
     const cut = cuts.get(name)
     cuts.delete(name)
@@ -105,18 +123,22 @@ export async function startFileServer(t: Assertion, files: Record<string, Buffer
     res.write(Buffer.alloc(0), () => req.socket.destroy())
   }
 
-  server.listen(0, '127.0.0.1')
+  server.listen(0, host)
   await once(server, 'listening')
   t.teardown(async () => {
     server.closeAllConnections()
     server.close()
     await once(server, 'close')
   })
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const base = `http://${host}:${(server.address() as AddressInfo).port}`
 
   return {
     url: (name) => `${base}/files/${encodeURIComponent(name)}`,
     redirectUrl: (name, hops) => `${base}/redirect/${hops}/${encodeURIComponent(name)}`,
+    redirectTo: (target) => `${base}/to/${encodeURIComponent(target)}`,
+    get received() {
+      return stats.received
+    },
     requests: (name) => counts.get(name) ?? 0,
     get abandoned() {
       return stats.abandoned
