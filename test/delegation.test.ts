@@ -1,6 +1,7 @@
 import test from 'brittle'
 import HyperDHT from 'hyperdht'
 import { once } from 'node:events'
+import path from 'node:path'
 import { loopbackTestnet, startDaemon, connectClient } from './helpers/swarm.ts'
 import { tinyModel, eventually } from './helpers/model.ts'
 import { startQvacd } from './helpers/cli.ts'
@@ -10,8 +11,8 @@ import { parseKey } from '../shared/keys.ts'
 test('loadModel and a stream through a delegating daemon carry the provider events, two hops', async (t) => {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
-  const provider = await startDaemon(t, testnet, { topic: 'provider' })
-  const front = await startDaemon(t, testnet, { topic: 'front', delegateTo: provider.publicKey })
+  const provider = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'provider' })
+  const front = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'front', delegateTo: provider.publicKey })
   const client = await connectClient(t, testnet, { topic: 'front' })
   const direct = await connectClient(t, testnet, { topic: 'provider' })
   const providerKey = formatKey(provider.publicKey)
@@ -51,8 +52,8 @@ test('loadModel and a stream through a delegating daemon carry the provider even
 test('a client cancel through the front daemon reaches the provider', async (t) => {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
-  const provider = await startDaemon(t, testnet, { topic: 'provider' })
-  await startDaemon(t, testnet, { topic: 'front', delegateTo: provider.publicKey })
+  const provider = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'provider' })
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'front', delegateTo: provider.publicKey })
   const client = await connectClient(t, testnet, { topic: 'front' })
   const direct = await connectClient(t, testnet, { topic: 'provider' })
   const { modelId } = await client.loadModel({ source: model.path, config: { threads: 1 } })
@@ -72,7 +73,7 @@ test('an unreachable provider is DELEGATION_FAILED, or runs locally with fallbac
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
   const nobody = HyperDHT.keyPair().publicKey
-  const front = await startDaemon(t, testnet, { delegateTo: nobody, providerConnectTimeout: 1500 })
+  const front = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), delegateTo: nobody, providerConnectTimeout: 1500 })
   const client = await connectClient(t, testnet)
 
   const err = await client.loadModel({ source: model.path, config: { threads: 1 } }).catch((e) => e)
@@ -92,15 +93,15 @@ test('allowlists apply on both sides of a delegation', async (t) => {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
   const clientKeyPair = HyperDHT.keyPair()
-  const closedProvider = await startDaemon(t, testnet, { topic: 'closed', allow: [HyperDHT.keyPair().publicKey] })
-  const openProvider = await startDaemon(t, testnet, { topic: 'open' })
+  const closedProvider = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'closed', allow: [HyperDHT.keyPair().publicKey] })
+  const openProvider = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'open' })
 
-  await startDaemon(t, testnet, { topic: 'front', delegateTo: closedProvider.publicKey, providerConnectTimeout: 1500 })
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'front', delegateTo: closedProvider.publicKey, providerConnectTimeout: 1500 })
   const client = await connectClient(t, testnet, { topic: 'front' })
   const refusedThere = await client.loadModel({ source: model.path }).catch((e) => e)
   t.is(refusedThere.code, ErrorCode.DELEGATION_FAILED, "the provider's allowlist refused the front daemon")
 
-  await startDaemon(t, testnet, { topic: 'guarded', allow: [clientKeyPair.publicKey] })
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'guarded', allow: [clientKeyPair.publicKey] })
   const guardedClient = await connectClient(t, testnet, { topic: 'guarded', keyPair: clientKeyPair })
   const refusedHere = await guardedClient
     .loadModel({ source: model.path, delegate: { peer: openProvider.publicKey } })
@@ -112,8 +113,8 @@ test('a provider killed mid-stream gives the client a trailer with an error, nev
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
   const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
-  const { child, info } = await startQvacd(t, ['--topic', 'doomed', '--storage', await t.tmp(), '--bootstrap', bootstrap, '--threads', '1'])
-  await startDaemon(t, testnet, { topic: 'front', delegateTo: parseKey(info.publicKey) })
+  const { child, info } = await startQvacd(t, ['--topic', 'doomed', '--storage', await t.tmp(), '--bootstrap', bootstrap, '--threads', '1', '--models-dir', path.dirname(model.path)])
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'front', delegateTo: parseKey(info.publicKey) })
   const client = await connectClient(t, testnet, { topic: 'front' })
   const { modelId } = await client.loadModel({ source: model.path, config: { threads: 1 } })
 
@@ -132,14 +133,14 @@ test('a provider killed mid-stream gives the client a trailer with an error, nev
 test('a daemon delegates to whichever daemon announces its delegation topic', async (t) => {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
-  const provider = await startDaemon(t, testnet, { topic: 'providers' })
-  await startDaemon(t, testnet, { topic: 'front', delegateTopic: 'providers' })
+  const provider = await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'providers' })
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'front', delegateTopic: 'providers' })
   const client = await connectClient(t, testnet, { topic: 'front' })
   const loaded = await client.loadModel({ source: model.path, config: { threads: 1 } })
   t.ok(loaded.modelId.startsWith(formatKey(provider.publicKey).slice(0, 8) + ':'), 'found the provider by topic')
   t.is(await client.infer({ modelId: loaded.modelId, prompt: 'Hello', maxTokens: 4, temperature: 0 }).trailer.then((tr) => tr.stopReason), 'length')
 
-  await startDaemon(t, testnet, { topic: 'lonely', delegateTopic: 'nobody-announces-this', fallbackToLocal: true, providerConnectTimeout: 1500 })
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path), topic: 'lonely', delegateTopic: 'nobody-announces-this', fallbackToLocal: true, providerConnectTimeout: 1500 })
   const lonely = await connectClient(t, testnet, { topic: 'lonely' })
   const local = await lonely.loadModel({ source: model.path, config: { threads: 1 } })
   t.absent(local.modelId.includes(':'), 'no provider on the topic: loaded locally')

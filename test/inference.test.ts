@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp'
 import { loopbackTestnet } from './helpers/swarm.ts'
-import { servingDaemon, tinyModel } from './helpers/model.ts'
+import { servingDaemon } from './helpers/model.ts'
 import { ErrorCode, type InferStream } from '../client/index.ts'
 
 async function collect(stream: InferStream) {
@@ -133,7 +133,7 @@ test('seeded sampling repeats itself', async (t) => {
 
 test('bad input gets typed errors and the daemon keeps serving', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const { client, modelId } = await servingDaemon(t, testnet, { daemon: { maxTokens: 100 } })
+  const { client, modelId, model } = await servingDaemon(t, testnet, { daemon: { maxTokens: 100 } })
   const failure = async (input: Parameters<typeof client.infer>[0]) => (await client.infer(input).trailer).error?.name
 
   t.is(await failure({ modelId, prompt: 'x', maxTokens: 0 }), 'INVALID_INFERENCE_PARAMS', 'maxTokens 0')
@@ -143,14 +143,15 @@ test('bad input gets typed errors and the daemon keeps serving', async (t) => {
   t.is(await failure({ modelId, prompt: 'word '.repeat(600), maxTokens: 10 }), 'PROMPT_TOO_LONG', 'prompt beyond the context')
   t.is(await failure({ modelId: 'nope', prompt: 'x', maxTokens: 4 }), 'MODEL_NOT_FOUND', 'unknown model')
 
-  const dir = await t.tmp()
+  // Inside the daemon's models dir: what a remote peer may name at all.
+  const dir = path.dirname(model.path)
   const notGguf = path.join(dir, 'notes.gguf')
   await fs.writeFile(notGguf, 'this is not a model')
   const loadError = async (source: string, modelType?: string) =>
     (await client.loadModel({ source, modelType }).catch((e) => e)).name
   t.is(await loadError(notGguf), 'INVALID_MODEL_FILE')
   t.is(await loadError(path.join(dir, 'missing.gguf')), 'MODEL_NOT_FOUND')
-  t.is(await loadError((await tinyModel(t)).path, 'embedding'), 'UNSUPPORTED_MODEL_TYPE')
+  t.is(await loadError(model.path, 'embedding'), 'UNSUPPORTED_MODEL_TYPE')
 
   const ok = await client.infer({ modelId, prompt: 'Hello', maxTokens: 8, temperature: 0 }).trailer
   t.is(ok.stopReason, 'length', 'still serving')
