@@ -5,7 +5,8 @@ import path from 'node:path'
 import { loopbackTestnet, startDaemon, connectClient } from './helpers/swarm.ts'
 import { startFileServer } from './helpers/http-server.ts'
 import { tinyModel } from './helpers/model.ts'
-import { connectLocal, ErrorCode, type QvacClient } from '../client/index.ts'
+import { connectLocal, ErrorCode, QvacError, type QvacClient } from '../client/index.ts'
+import { redactForRemote } from '../daemon/resolve/redact.ts'
 
 const ZEROS = '0'.repeat(64)
 
@@ -224,4 +225,16 @@ test('the operator over the control socket still uses local files and private so
   const missing = await failure(operator.loadModel({ source: path.join(path.dirname(model.path), 'missing.gguf') }))
   t.is(missing.code, ErrorCode.MODEL_NOT_FOUND)
   t.ok(missing.message.includes(path.dirname(model.path)), 'and where it looked')
+})
+
+test('what other layers put in an error loses the daemon\'s directories before it reaches a remote peer', (t) => {
+  const err = new QvacError('MODEL_LOAD_FAILED', 'could not load /srv/qvacd/models/x.gguf: llama failed to open /srv/qvacd/models/x.gguf', {
+    cause: new Error('inner'),
+    details: { path: '/srv/qvacd/models/x.gguf', url: 'http://example.com/srv/qvacd/models/y', bytes: 12 }
+  })
+  const redacted = redactForRemote(err, ['/srv/qvacd/models', '/srv/qvacd']) as QvacError
+  t.is(redacted.code, ErrorCode.MODEL_LOAD_FAILED)
+  t.is(redacted.message, 'could not load <local>/x.gguf: llama failed to open <local>/x.gguf')
+  t.alike(redacted.details, { path: '<local>/x.gguf', url: 'http://example.com/srv/qvacd/models/y', bytes: 12 }, 'a URL that merely contains the dir stays')
+  t.is(redacted.cause, undefined, 'no cause')
 })
