@@ -7,6 +7,7 @@ import { startFileServer } from './helpers/http-server.ts'
 import { tinyModel } from './helpers/model.ts'
 import { connectLocal, ErrorCode, QvacError, type QvacClient } from '../client/index.ts'
 import { redactForRemote } from '../daemon/resolve/redact.ts'
+import { runQvacd, startQvacd } from './helpers/cli.ts'
 
 const ZEROS = '0'.repeat(64)
 
@@ -237,4 +238,25 @@ test('what other layers put in an error loses the daemon\'s directories before i
   t.is(redacted.message, 'could not load <local>/x.gguf: llama failed to open <local>/x.gguf')
   t.alike(redacted.details, { path: '<local>/x.gguf', url: 'http://example.com/srv/qvacd/models/y', bytes: 12 }, 'a URL that merely contains the dir stays')
   t.is(redacted.cause, undefined, 'no cause')
+})
+
+test('qvacd start --models-dir DIR --allow-private-sources CIDR opens exactly those to remote peers', { timeout: 120_000 }, async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+  const models = await t.tmp()
+  const model = await tinyModel(t)
+  await fs.copyFile(model.path, path.join(models, 'tiny.gguf'))
+  const data = crypto.randomBytes(4096)
+  const server = await startFileServer(t, { 'weights.bin': data })
+
+  const bad = await runQvacd(['start', '--topic', 'x', '--storage', await t.tmp(), '--bootstrap', bootstrap, '--allow-private-sources', '10.0.0.0/33'])
+  t.is(bad.code, 2, 'a malformed range stops the start, as a usage error')
+  t.ok(bad.stderr.includes('INVALID_ARGUMENT'), bad.stderr)
+
+  const { info } = await startQvacd(t, ['--topic', 'trust-cli', '--storage', await t.tmp(), '--bootstrap', bootstrap, '--models-dir', models, '--allow-private-sources', '127.0.0.1/32'])
+  const client = await connectClient(t, testnet, { peer: info.publicKey })
+  t.is((await client.downloadAsset({ source: 'tiny.gguf', expectedSha256: model.sha256 })).asset.size, model.size, 'a file in the models dir')
+  t.is((await client.downloadAsset({ source: server.url('weights.bin') })).asset.sha256, sha256(data), '127.0.0.1, as allowed')
+  await refused(t, client.downloadAsset({ source: `http://[::1]:${new URL(server.url('weights.bin')).port}/files/weights.bin` }), '::1, not in the range')
+  await refused(t, client.downloadAsset({ source: model.path }), 'a file outside the models dir', [model.sha256])
 })
