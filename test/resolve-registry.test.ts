@@ -12,6 +12,8 @@ import { formatKey } from '../shared/keys.ts'
 import { loopbackTestnet } from './helpers/swarm.ts'
 import { startSeeder, type Seeder } from './helpers/seeder.ts'
 import { startResolver, sha256 } from './helpers/resolver.ts'
+import { startFileServer } from './helpers/http-server.ts'
+import { AddressPolicy } from '../daemon/resolve/address-policy.ts'
 
 const DRIVE = `hyperdrive://${formatKey(crypto.randomBytes(32))}/models/tiny.gguf`
 const SHA = sha256(Buffer.from('tiny'))
@@ -143,4 +145,23 @@ test('a registry written by someone else cannot point the daemon at a local file
 
   const lonely = await startResolver(t, testnet, { registryKey: crypto.randomBytes(32) })
   t.is((await lonely.resolver.resolveModel('registry://anything').catch((e) => e)).name, 'SOURCE_UNAVAILABLE')
+})
+
+test('a registry entry cannot send a remote caller to a private address either', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const seeder = await startSeeder(t, testnet)
+  const server = await startFileServer(t, { secret: crypto.randomBytes(1024) })
+  const rogue = new Hyperbee(seeder.store.get({ name: 'rogue-registry' }), { keyEncoding: 'utf-8', valueEncoding: registryEntry })
+  t.teardown(() => rogue.close())
+  await rogue.ready()
+  await rogue.put('loopback', { source: server.url('secret'), sha256: SHA, size: 1024 })
+  await rogue.put('metadata', { source: 'http://169.254.169.254/latest/meta-data/', sha256: SHA, size: 1 })
+  await seeder.serve(rogue.discoveryKey)
+
+  const { resolver } = await startResolver(t, testnet, { registryKey: rogue.key })
+  const remote = { remote: true, modelsDir: null, addresses: new AddressPolicy(false) }
+  for (const name of ['loopback', 'metadata']) {
+    t.is((await resolver.resolveModel(`registry://${name}`, { access: remote }).catch((e) => e)).name, 'SOURCE_NOT_ALLOWED', name)
+  }
+  t.is(server.received, 0, 'nothing was fetched')
 })
