@@ -260,3 +260,25 @@ test('qvacd start --models-dir DIR --allow-private-sources CIDR opens exactly th
   await refused(t, client.downloadAsset({ source: `http://[::1]:${new URL(server.url('weights.bin')).port}/files/weights.bin` }), '::1, not in the range')
   await refused(t, client.downloadAsset({ source: model.path }), 'a file outside the models dir', [model.sha256])
 })
+
+test('what the operator fetched through a private address is not served to a remote peer by its URL, cached or in flight', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const secret = crypto.randomBytes(1 << 20)
+  // 127.0.0.2 stands for a public server that redirects into the private network (127.0.0.1).
+  const outside = await startFileServer(t, {}, { host: '127.0.0.2' })
+  const inside = await startFileServer(t, { secret }, { chunkDelayMs: 20 })
+  const daemon = await startDaemon(t, testnet, { allowPrivateSources: ['127.0.0.2/32'] })
+  const operator = await connectLocal({ storage: daemon.storage })
+  t.teardown(() => operator.close())
+  const client = await connectClient(t, testnet)
+  const source = outside.redirectTo(inside.url('secret'))
+  const secrets = [sha256(secret), String(secret.length)]
+
+  const pulling = operator.downloadAsset({ source })
+  await inside.sent('secret', 64 * 1024)
+  await refused(t, client.downloadAsset({ source }), 'joining the operator\'s download in flight', secrets)
+  t.is((await pulling).asset.sha256, sha256(secret), 'the operator got it')
+  await refused(t, client.downloadAsset({ source }), 'the cached copy, by the same URL', secrets)
+  t.is(inside.received, 1, 'only the operator\'s request reached the private server')
+  t.is((await operator.downloadAsset({ source })).stats.cacheHit, true, 'the operator still has it cached')
+})

@@ -11,6 +11,8 @@ interface SourceRecord {
   sha256: string
   size: number
   mtimeMs: number
+  /** Non-public addresses the download went through (absent: none). */
+  via?: string[]
 }
 
 export interface CacheHit {
@@ -19,7 +21,12 @@ export interface CacheHit {
   size: number
   /** Time spent re-hashing a file whose stat changed since it was verified (0 when it had not). */
   checksumMs: number
+  /** Non-public addresses the download that brought it went through. */
+  via: string[]
 }
+
+/** Whether a caller may reach an address; a source fetched through one it may not is no cache hit for it. */
+export type Reachable = (address: string) => boolean
 
 /** Where a source's unfinished download lives: the bytes, and a sidecar the fetcher may use. */
 export interface PartialFiles {
@@ -85,34 +92,46 @@ export class ModelCache {
   /**
    * A verified file for this source (and, when given, this hash): first through the index, then
    * by content when the hash is known, since another source may have brought the same bytes.
+   * Through the index only what was fetched by ways `reachable` allows: a remote caller must not
+   * get, by its URL, what the operator fetched through a private address.
    */
-  async lookup(sourceId: string, expectedSha256: string | undefined, hooks?: DownloadMetricsHooks): Promise<CacheHit | null> {
-    const record = await this.readRecord(sourceId)
+  async lookup(
+    sourceId: string,
+    expectedSha256: string | undefined,
+    opts: { hooks?: DownloadMetricsHooks; reachable?: Reachable } = {}
+  ): Promise<CacheHit | null> {
+    const { hooks, reachable } = opts
+    const found = await this.readRecord(sourceId)
+    const record = found && (!reachable || (found.via ?? []).every(reachable)) ? found : null
     if (record && (expectedSha256 === undefined || record.sha256 === expectedSha256)) {
       const hit = await this.check(record.sha256, record, hooks)
       if (hit) return hit
     }
     if (expectedSha256 === undefined || record?.sha256 === expectedSha256) return null
     const hit = await this.check(expectedSha256, null, hooks)
-    if (hit) await this.record(sourceId, hit.sha256, hit.size)
+    // A record this caller may not use is left as it was: the next caller may.
+    if (hit && found === record) await this.record(sourceId, hit.sha256, hit.size)
     return hit
   }
 
-  /** Moves a verified download into place (rename is atomic: readers see all or nothing) and indexes it. */
-  async commit(sourceId: string, sha256: string, size: number): Promise<string> {
-    const { file, meta } = this.partial(sourceId)
+  /**
+   * Moves a verified download from the partial file `partialId` into place (rename is atomic:
+   * readers see all or nothing) and indexes it for `sourceId`, with the private addresses it went through.
+   */
+  async commit(partialId: string, sourceId: string, sha256: string, size: number, via: string[]): Promise<string> {
+    const { file, meta } = this.partial(partialId)
     const dest = this.contentPath(sha256)
     await fsp.rename(file, dest)
     await syncDir(this.contentDir)
     await fsp.rm(meta, { force: true })
-    await this.record(sourceId, sha256, size)
+    await this.record(sourceId, sha256, size, via)
     return dest
   }
 
   /** Indexes one more source for content already in the cache. */
-  async record(sourceId: string, sha256: string, size: number): Promise<void> {
+  async record(sourceId: string, sha256: string, size: number, via: string[] = []): Promise<void> {
     const { mtimeMs } = await fsp.stat(this.contentPath(sha256))
-    const record: SourceRecord = { source: sourceId, sha256, size, mtimeMs }
+    const record: SourceRecord = { source: sourceId, sha256, size, mtimeMs, ...(via.length > 0 ? { via } : {}) }
     const dest = path.join(this.sourcesDir, sourceKey(sourceId))
     const temp = `${dest}.${crypto.randomBytes(6).toString('hex')}.tmp`
     await fsp.writeFile(temp, JSON.stringify(record))
@@ -132,8 +151,9 @@ export class ModelCache {
     } catch {
       return null
     }
+    const via = record?.via ?? []
     if (record && stat.size === record.size && stat.mtimeMs === record.mtimeMs) {
-      return { path: file, sha256, size: stat.size, checksumMs: 0 }
+      return { path: file, sha256, size: stat.size, checksumMs: 0, via }
     }
     hooks?.onChecksumStart?.()
     const { sha256: actual, ms } = await hashFile(file)
@@ -142,8 +162,8 @@ export class ModelCache {
       await fsp.rm(file, { force: true })
       return null
     }
-    if (record) await this.record(record.source, sha256, stat.size)
-    return { path: file, sha256, size: stat.size, checksumMs: ms }
+    if (record) await this.record(record.source, sha256, stat.size, via)
+    return { path: file, sha256, size: stat.size, checksumMs: ms, via }
   }
 
   private async readRecord(sourceId: string): Promise<SourceRecord | null> {

@@ -9,6 +9,8 @@ export interface FetchResult {
   bytesResumed: number
   downloadMs: number
   hashMs: number
+  /** Non-public addresses the bytes came through (HTTP; none for a drive). */
+  via: string[]
 }
 
 export interface FetchLimits {

@@ -3,7 +3,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { QvacError } from '../../shared/errors.ts'
 import { abortError } from './abort.ts'
-import type { AddressPolicy } from './address-policy.ts'
+import { isPublicAddress, type AddressPolicy } from './address-policy.ts'
 import { readMeta, validatorOf, type PartialMeta } from './partial-meta.ts'
 import { removePartial, type PartialFiles } from './cache.ts'
 import { FileSink } from './file-sink.ts'
@@ -69,7 +69,9 @@ export async function fetchHttp(opts: {
     await removePartial(partial)
     throw err
   }
-  const meta = await saveMeta(partial, res, url)
+  // Resumed bytes came the way the partial's sidecar says; a fresh start only this request's way.
+  const via = [...new Set([...(offset > 0 ? (resume?.via ?? []) : []), ...res.via])]
+  const meta = await saveMeta(partial, res, url, via)
   const resumable = validatorOf(meta) !== undefined
 
   const sink = await FileSink.open(partial.file, { resume: offset > 0 })
@@ -105,11 +107,12 @@ export async function fetchHttp(opts: {
     bytesDownloaded: fetched,
     bytesResumed,
     downloadMs: performance.now() - started,
-    hashMs: sink.hashMs
+    hashMs: sink.hashMs,
+    via
   }
 }
 
-async function resumePoint(partial: PartialFiles, url: URL): Promise<{ offset: number; validator: string } | null> {
+async function resumePoint(partial: PartialFiles, url: URL): Promise<{ offset: number; validator: string; via: string[] } | null> {
   const offset = await FileSink.existingSize(partial.file)
   if (offset === 0) return null
   const meta = await readMeta(partial)
@@ -119,10 +122,10 @@ async function resumePoint(partial: PartialFiles, url: URL): Promise<{ offset: n
     await removePartial(partial)
     return null
   }
-  return { offset, validator }
+  return { offset, validator, via: meta?.via ?? [] }
 }
 
-function rangeHeaders(resume: { offset: number; validator: string }): Record<string, string> {
+function rangeHeaders(resume: { offset: number; validator: string; via: string[] }): Record<string, string> {
   return { range: `bytes=${resume.offset}-`, 'if-range': resume.validator }
 }
 
@@ -132,13 +135,17 @@ interface HttpResponse {
   statusText: string
   header(name: string): string | null
   body: http.IncomingMessage
+  /** Non-public addresses connected to on the way (redirects included). */
+  via: string[]
 }
 
 async function request(url: URL, headers: Record<string, string>, addresses: AddressPolicy, signal: AbortSignal): Promise<HttpResponse> {
   let current = url
+  const via = new Set<string>()
   for (let hops = 0; ; hops++) {
     const res = await get(current, headers, addresses, signal)
-    if (!REDIRECT_STATUS.has(res.status)) return res
+    for (const address of res.via) via.add(address)
+    if (!REDIRECT_STATUS.has(res.status)) return { ...res, via: [...via] }
     res.body.destroy()
     const location = res.header('location')
     if (location === null) {
@@ -184,7 +191,8 @@ function get(url: URL, headers: Record<string, string>, addresses: AddressPolicy
           const value = res.headers[name]
           return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value
         },
-        body: res
+        body: res,
+        via: res.socket.remoteAddress && !isPublicAddress(res.socket.remoteAddress) ? [res.socket.remoteAddress] : []
       })
     })
     req.end()
@@ -220,13 +228,14 @@ function parseContentRange(header: string | null): { start: number; total: numbe
   return { start: Number(match[1]), total: match[3] === '*' ? null : Number(match[3]) }
 }
 
-async function saveMeta(partial: PartialFiles, res: HttpResponse, url: URL): Promise<PartialMeta> {
+async function saveMeta(partial: PartialFiles, res: HttpResponse, url: URL, via: string[]): Promise<PartialMeta> {
   const etag = res.header('etag')
   const meta: PartialMeta = {
     url: url.href,
     // A weak ETag may not be used with If-Range (RFC 9110 13.1.5).
     etag: etag && !etag.startsWith('W/') ? etag : undefined,
-    lastModified: res.header('last-modified') ?? undefined
+    lastModified: res.header('last-modified') ?? undefined,
+    via
   }
   await fsp.writeFile(partial.meta, JSON.stringify(meta))
   return meta

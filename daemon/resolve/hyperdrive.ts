@@ -102,7 +102,8 @@ export async function fetchFromDrive(opts: {
       bytesDownloaded: fetched,
       bytesResumed: size - fetched,
       downloadMs: performance.now() - started,
-      hashMs: sink.hashMs
+      hashMs: sink.hashMs,
+      via: []
     }
   } catch (err) {
     if (signal.aborted) throw abortError(signal)

@@ -6,6 +6,8 @@ export interface PartialMeta {
   url: string
   etag?: string
   lastModified?: string
+  /** Non-public addresses the bytes so far came through. */
+  via?: string[]
 }
 
 export async function readMeta(partial: PartialFiles): Promise<PartialMeta | null> {

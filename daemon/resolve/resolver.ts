@@ -7,7 +7,7 @@ import { QvacError } from '../../shared/errors.ts'
 import { Registry } from '../registry/registry.ts'
 import { abortError, throwIfAborted } from './abort.ts'
 import type { AddressPolicy } from './address-policy.ts'
-import { ModelCache } from './cache.ts'
+import { ModelCache, type Reachable } from './cache.ts'
 import { DrivePool } from './drive-pool.ts'
 import { checksumMismatch, type FetchLimits, type FetchResult } from './fetch-result.ts'
 import { resolveLocalFile, type LocalFile } from './file.ts'
@@ -60,6 +60,8 @@ interface Fetched {
   cacheHit: boolean
   transfer: FetchResult | null
   checksumMs: number
+  /** Non-public addresses the bytes came through. */
+  via: string[]
 }
 
 const DEFAULT_PEER_WAIT_MS = 60_000
@@ -166,36 +168,37 @@ export class ModelResolver {
   ): Promise<ResolvedModel> {
     const { hooks, signal } = opts
     const addresses = (opts.access ?? OPERATOR_ACCESS).addresses
-    const hit = await this.cache.lookup(alias, expected, hooks)
+    const hit = await this.cache.lookup(alias, expected, { hooks, reachable: reachableBy(addresses) })
     if (hit) {
       hooks?.onCacheHit?.()
       return { path: hit.path, stats: statsOf(sourceType, null, hit.checksumMs, started, true) }
     }
 
-    const fetched = await this.downloads.run(target.id, (taskSignal, reporter) => this.fetch(target, expected, limits, addresses, taskSignal, reporter), {
-      hooks,
-      signal
-    })
+    // Callers under other address rules share no download (nor its partial): one may reach what the other's redirects lead to.
+    const runId = addresses.any ? target.id : `restricted ${target.id}`
+    const task = (taskSignal: AbortSignal, reporter: DownloadReporter) => this.fetch(target, runId, expected, limits, addresses, taskSignal, reporter)
+    const fetched = await this.downloads.run(runId, task, { hooks, signal })
     // A caller that joined someone else's download may have expected other bytes.
     if (expected !== undefined && fetched.sha256 !== expected) throw checksumMismatch(alias, expected, fetched.sha256)
-    if (alias !== target.id) await this.cache.record(alias, fetched.sha256, fetched.size)
+    if (alias !== target.id) await this.cache.record(alias, fetched.sha256, fetched.size, fetched.via)
     if (fetched.cacheHit) hooks?.onCacheHit?.()
     return { path: fetched.path, stats: statsOf(sourceType, fetched.transfer, fetched.checksumMs, started, fetched.cacheHit) }
   }
 
-  /** One shared download: the cache again (a download may have finished since), then the source. */
+  /** One shared download (`runId`, also its partial file): the cache again (a download may have finished since), then the source. */
   private async fetch(
     target: FetchSource,
+    runId: string,
     expected: string | undefined,
     limits: FetchLimits,
     addresses: AddressPolicy,
     signal: AbortSignal,
     reporter: DownloadReporter
   ): Promise<Fetched> {
-    const hit = await this.cache.lookup(target.id, expected)
-    if (hit) return { path: hit.path, sha256: hit.sha256, size: hit.size, cacheHit: true, transfer: null, checksumMs: hit.checksumMs }
+    const hit = await this.cache.lookup(target.id, expected, { reachable: reachableBy(addresses) })
+    if (hit) return { path: hit.path, sha256: hit.sha256, size: hit.size, cacheHit: true, transfer: null, checksumMs: hit.checksumMs, via: hit.via }
 
-    const partial = this.cache.partial(target.id)
+    const partial = this.cache.partial(runId)
     const transfer =
       target.type === 'http'
         ? await fetchHttp({ url: target.url, partial, limits, addresses, signal, reporter })
@@ -217,12 +220,17 @@ export class ModelResolver {
     const ok = expected === undefined || transfer.sha256 === expected
     reporter.checksumEnd({ ok, ms: transfer.hashMs })
     if (!ok) {
-      await this.cache.discardPartial(target.id)
+      await this.cache.discardPartial(runId)
       throw checksumMismatch(target.id, expected as string, transfer.sha256)
     }
-    const file = await this.cache.commit(target.id, transfer.sha256, transfer.size)
-    return { path: file, sha256: transfer.sha256, size: transfer.size, cacheHit: false, transfer, checksumMs: transfer.hashMs }
+    const file = await this.cache.commit(runId, target.id, transfer.sha256, transfer.size, transfer.via)
+    return { path: file, sha256: transfer.sha256, size: transfer.size, cacheHit: false, transfer, checksumMs: transfer.hashMs, via: transfer.via }
   }
+}
+
+/** What a cache hit must have come through for a caller under these rules (anything when unrestricted). */
+function reachableBy(addresses: AddressPolicy): Reachable | undefined {
+  return addresses.any ? undefined : (address) => addresses.allows(address)
 }
 
 /** The operator's path is used as given; a remote peer's only inside the models dir, named relative to it. */
