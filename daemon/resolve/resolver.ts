@@ -237,7 +237,7 @@ function reachableBy(addresses: AddressPolicy): Reachable | undefined {
 async function localFileFor(parsed: Extract<ParsedSource, { type: 'file' }>, access: SourceAccess): Promise<LocalFile> {
   if (!access.remote) return { path: parsed.path, name: parsed.path, remote: false }
   const inside = await resolveInModelsDir(access.modelsDir, parsed.given)
-  return { path: inside.path, name: inside.relative, remote: true }
+  return { path: inside.path, name: inside.relative || '.', remote: true }
 }
 
 function statsOf(sourceType: SourceType, transfer: FetchResult | null, checksumMs: number, started: number, cacheHit: boolean): DownloadStats {
