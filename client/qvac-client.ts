@@ -16,7 +16,10 @@ import {
   type ModelConfig,
   type PingResponse,
   type RequestOf,
-  type ResponseOf
+  type ResponseOf,
+  type CacheListing,
+  type LoadedModel,
+  type RemoveCacheResponse
 } from '../shared/messages.ts'
 import { InferStream, type InferInput, type InferOptions } from './infer-stream.ts'
 import { Profiler } from './profiler/profiler.ts'
@@ -127,6 +130,21 @@ export class QvacClient extends EventEmitter {
   /** Drops one reference; resolves with the references left (0: freed). */
   async unloadModel(modelId: string, opts?: CallOptions): Promise<number> {
     return (await this.call('unloadModel', { modelId }, opts)).references
+  }
+
+  /** The daemon's model cache: files, their sources, last use, and which are loaded (operator only). */
+  listCache(opts?: CallOptions): Promise<Profiled<CacheListing>> {
+    return this.call('listCache', null, opts)
+  }
+
+  /** Deletes a cached model by source or SHA-256 prefix; a loaded one only with `force` (operator only). */
+  removeCache(target: string, opts: CallOptions & { force?: boolean } = {}): Promise<Profiled<RemoveCacheResponse>> {
+    return this.call('removeCache', { target, force: opts.force ?? false }, opts)
+  }
+
+  /** The loaded models with memory, sequences and idle time (`qvacd ps`). */
+  async listLoaded(opts?: CallOptions): Promise<LoadedModel[]> {
+    return (await this.call('listLoaded', null, opts)).models
   }
 
   /** Streams tokens; see InferStream. The timeout, if any, bounds the whole stream. */

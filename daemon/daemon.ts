@@ -24,8 +24,12 @@ import { LlamaBackend } from './inference/backend.ts'
 import { ModelManager } from './inference/model-manager.ts'
 import { ModelResolver } from './resolve/resolver.ts'
 import { SourcePolicy, type SourceAccess } from './resolve/source-access.ts'
+import { parseSource } from './resolve/source-uri.ts'
 import { Providers } from './delegation/providers.ts'
 import { Delegation } from './delegation/delegation.ts'
+import { KeepAlive } from './inference/keep-alive.ts'
+import { CacheKeeper } from './cache/cache-keeper.ts'
+import { listCacheHandler, listLoadedHandler, removeCacheHandler } from './rpc/cache.ts'
 
 export interface DaemonOptions {
   /** Topic name; the swarm topic is its hash (shared/keys.ts). */
@@ -67,6 +71,10 @@ export interface DaemonOptions {
   modelsDir?: string
   /** Let remote peers fetch from private, loopback and link-local addresses: all (true) or these CIDR ranges. */
   allowPrivateSources?: boolean | string[]
+  /** Unload a model idle this long (ms; 0 or omitted: never). `qvacd start` defaults to 5 min, as Ollama. */
+  keepAliveMs?: number
+  /** Cache size limit (bytes; 0 or omitted: none): least recently used unloaded models are deleted. */
+  cacheMaxBytes?: number
 }
 
 const KEY_PAIR_NAME = 'qvacd/daemon'
@@ -97,6 +105,8 @@ export class Daemon extends EventEmitter {
   private readonly backend: LlamaBackend
   private readonly delegation: Delegation
   private readonly sources: SourcePolicy
+  private readonly keepAlive: KeepAlive
+  cache: CacheKeeper | null = null
   private closing: Promise<void> | null = null
 
   constructor(opts: DaemonOptions) {
@@ -116,6 +126,7 @@ export class Daemon extends EventEmitter {
       threads: opts.threads,
       maxQueueDepth: opts.maxQueueDepth
     })
+    this.keepAlive = new KeepAlive({ ms: opts.keepAliveMs ?? 0, models: this.models, log: this.log })
     const providers = new Providers({
       allow: opts.allow ?? [],
       lookup: async (topic) => {
@@ -166,7 +177,12 @@ export class Daemon extends EventEmitter {
         metrics: () => this.router.metrics.exportJSON().metrics
       })
     )
-    this.router.handle('downloadAsset', downloadAssetHandler(() => this.resolver, this.delegation, this.sources))
+    const download = downloadAssetHandler(() => this.resolver, this.delegation, this.sources)
+    this.router.handle('downloadAsset', async (request, ctx) => {
+      const result = await download(request, ctx)
+      await this.noteUsed(request.source, result.asset.sha256)
+      return result
+    })
     this.router.handle('loadModel', loadModelHandler(this.models, this.delegation, this.sources))
     this.router.handle('unloadModel', unloadModelHandler(this.models, this.delegation))
     this.router.handle(
@@ -180,11 +196,24 @@ export class Daemon extends EventEmitter {
       })
     )
     this.router.handle('cancel', cancelHandler())
+    this.router.handle('listCache', listCacheHandler(() => this.cache))
+    this.router.handle('removeCache', removeCacheHandler(() => this.cache))
+    this.router.handle('listLoaded', listLoadedHandler(this.models, this.keepAlive))
   }
 
-  private resolveModel(source: string, signal: AbortSignal, access: SourceAccess | undefined) {
+  private async resolveModel(source: string, signal: AbortSignal, access: SourceAccess | undefined) {
     if (!this.resolver) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
-    return this.resolver.resolveModel(source, { stats: true, signal, access })
+    const resolved = await this.resolver.resolveModel(source, { stats: true, signal, access })
+    await this.cache?.used(source, resolved.path)
+    return resolved
+  }
+
+  // A pull answers with the SHA-256 of a cached file, or none for a local file; a delegated pull left nothing here.
+  private async noteUsed(source: string, sha256: string): Promise<void> {
+    if (!this.resolver || !this.cache) return
+    const parsed = parseSource(source)
+    const file = parsed.type === 'file' ? parsed.path : sha256 ? this.resolver.cache.contentPath(sha256) : null
+    if (file && (await fs.stat(file).catch(() => null))?.isFile()) await this.cache.used(source, file)
   }
 
   get publicKey(): Buffer {
@@ -238,6 +267,9 @@ export class Daemon extends EventEmitter {
       maxBytes: this.opts.maxDownloadBytes
     })
     await this.resolver.ready()
+    this.cache = new CacheKeeper({ cacheDir: this.resolver.cache.dir, models: this.models, maxBytes: this.opts.cacheMaxBytes, log: this.log })
+    await this.cache.ready()
+    this.keepAlive.start()
 
     this.control = new ControlSocket({ path: socketPath, router: this.router, log: this.log })
     await this.control.listen()
@@ -259,6 +291,7 @@ export class Daemon extends EventEmitter {
     if (this.metricsServer) await this.metricsServer.close()
     if (this.control) await this.control.close()
     await this.delegation.close()
+    await this.keepAlive.close()
     if (this.resolver) await this.resolver.close()
     if (this.host) await this.host.close()
     await this.models.close()

@@ -14,11 +14,15 @@ export const ErrorCode = {
   DAEMON_ALREADY_RUNNING: 50010,
   INVALID_ARGUMENT: 50011,
   CLIENT_CLOSED: 50012,
+  /** A method only the operator may call (control socket), asked by a swarm peer. */
+  OPERATOR_ONLY: 50013,
 
   MODEL_LOAD_FAILED: 52001,
   MODEL_NOT_FOUND: 52002,
   INVALID_MODEL_FILE: 52003,
   UNSUPPORTED_MODEL_TYPE: 52004,
+  /** A cached model that is loaded, asked to be removed without force. */
+  MODEL_IN_USE: 52006,
 
   DOWNLOAD_FAILED: 53001,
   CHECKSUM_VALIDATION_FAILED: 53002,
@@ -27,6 +31,8 @@ export const ErrorCode = {
   SIZE_LIMIT_EXCEEDED: 53005,
   SOURCE_UNAVAILABLE: 53006,
   SOURCE_NOT_ALLOWED: 53007,
+  /** A store another process holds open (e.g. a seeding qvacd publish). */
+  STORE_LOCKED: 53008,
   PATH_TRAVERSAL: 53900,
 
   INVALID_INFERENCE_PARAMS: 54001,

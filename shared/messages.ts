@@ -1343,6 +1343,190 @@ function registryEntryFlags(m: RegistryEntryValue): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Model management, for `qvacd list / rm / ps`. `listCache` and `removeCache` are the operator's
+// alone (control socket): the cache names the host's files. `listLoaded` is what `ps` shows.
+
+export interface CachedModel {
+  sha256: string
+  size: number
+  /** Every source that resolved to these bytes, as the daemon was asked for them. */
+  sources: string[]
+  lastUsedAt: number // ms since the epoch
+  /** Ids of the loaded models reading this file (empty: not loaded). */
+  loaded: string[]
+}
+
+export interface CacheListing {
+  models: CachedModel[]
+  totalBytes: number
+  /** The cache size limit (0: none); least recently used unloaded models go first. */
+  maxBytes: number
+}
+
+export interface RemoveCacheRequest {
+  /** A source as pulled, or a SHA-256 (a unique prefix of at least 8 hex digits). */
+  target: string
+  /** Unload the model first if it is loaded (else MODEL_IN_USE). */
+  force: boolean
+}
+
+export interface RemoveCacheResponse {
+  removed: Array<{ sha256: string; size: number }>
+  unloaded: string[]
+}
+
+export interface LoadedModel {
+  modelId: string
+  source: string
+  sizeBytes: number
+  /** Model weights plus context state held in memory. */
+  memoryBytes: number
+  sequences: number
+  activeStreams: number
+  queuedStreams: number
+  references: number
+  loadedAt: number // ms since the epoch
+  lastUsedAt: number // ms since the epoch
+  /** When the keep-alive unloads it if it stays idle (0: never). */
+  expiresAt: number
+}
+
+const cachedModel: Encoding<CachedModel> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.sha256)
+    c.uint.preencode(state, m.size)
+    c.array(c.string).preencode(state, m.sources)
+    c.uint.preencode(state, m.lastUsedAt)
+    c.array(c.string).preencode(state, m.loaded)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.sha256)
+    c.uint.encode(state, m.size)
+    c.array(c.string).encode(state, m.sources)
+    c.uint.encode(state, m.lastUsedAt)
+    c.array(c.string).encode(state, m.loaded)
+  },
+  decode(state) {
+    return {
+      sha256: c.string.decode(state),
+      size: c.uint.decode(state),
+      sources: c.array(c.string).decode(state),
+      lastUsedAt: c.uint.decode(state),
+      loaded: c.array(c.string).decode(state)
+    }
+  }
+}
+
+export const listCacheRequest = c.none
+
+export const listCacheResponse: Encoding<CacheListing> = {
+  preencode(state, m) {
+    c.array(cachedModel).preencode(state, m.models)
+    c.uint.preencode(state, m.totalBytes)
+    c.uint.preencode(state, m.maxBytes)
+  },
+  encode(state, m) {
+    c.array(cachedModel).encode(state, m.models)
+    c.uint.encode(state, m.totalBytes)
+    c.uint.encode(state, m.maxBytes)
+  },
+  decode(state) {
+    return { models: c.array(cachedModel).decode(state), totalBytes: c.uint.decode(state), maxBytes: c.uint.decode(state) }
+  }
+}
+
+export const removeCacheRequest: Encoding<RemoveCacheRequest> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.target)
+    c.bool.preencode(state, m.force)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.target)
+    c.bool.encode(state, m.force)
+  },
+  decode(state) {
+    return { target: c.string.decode(state), force: c.bool.decode(state) }
+  }
+}
+
+const removedFile = pair(c.string, c.uint)
+
+export const removeCacheResponse: Encoding<RemoveCacheResponse> = {
+  preencode(state, m) {
+    c.array(removedFile).preencode(state, m.removed.map((r) => [r.sha256, r.size]))
+    c.array(c.string).preencode(state, m.unloaded)
+  },
+  encode(state, m) {
+    c.array(removedFile).encode(state, m.removed.map((r) => [r.sha256, r.size]))
+    c.array(c.string).encode(state, m.unloaded)
+  },
+  decode(state) {
+    return {
+      removed: c.array(removedFile).decode(state).map(([sha256, size]) => ({ sha256, size })),
+      unloaded: c.array(c.string).decode(state)
+    }
+  }
+}
+
+const loadedModel: Encoding<LoadedModel> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.modelId)
+    c.string.preencode(state, m.source)
+    c.uint.preencode(state, m.sizeBytes)
+    c.uint.preencode(state, m.memoryBytes)
+    c.uint.preencode(state, m.sequences)
+    c.uint.preencode(state, m.activeStreams)
+    c.uint.preencode(state, m.queuedStreams)
+    c.uint.preencode(state, m.references)
+    c.uint.preencode(state, m.loadedAt)
+    c.uint.preencode(state, m.lastUsedAt)
+    c.uint.preencode(state, m.expiresAt)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.modelId)
+    c.string.encode(state, m.source)
+    c.uint.encode(state, m.sizeBytes)
+    c.uint.encode(state, m.memoryBytes)
+    c.uint.encode(state, m.sequences)
+    c.uint.encode(state, m.activeStreams)
+    c.uint.encode(state, m.queuedStreams)
+    c.uint.encode(state, m.references)
+    c.uint.encode(state, m.loadedAt)
+    c.uint.encode(state, m.lastUsedAt)
+    c.uint.encode(state, m.expiresAt)
+  },
+  decode(state) {
+    return {
+      modelId: c.string.decode(state),
+      source: c.string.decode(state),
+      sizeBytes: c.uint.decode(state),
+      memoryBytes: c.uint.decode(state),
+      sequences: c.uint.decode(state),
+      activeStreams: c.uint.decode(state),
+      queuedStreams: c.uint.decode(state),
+      references: c.uint.decode(state),
+      loadedAt: c.uint.decode(state),
+      lastUsedAt: c.uint.decode(state),
+      expiresAt: c.uint.decode(state)
+    }
+  }
+}
+
+export const listLoadedRequest = c.none
+
+export const listLoadedResponse: Encoding<{ models: LoadedModel[] }> = {
+  preencode(state, m) {
+    c.array(loadedModel).preencode(state, m.models)
+  },
+  encode(state, m) {
+    c.array(loadedModel).encode(state, m.models)
+  },
+  decode(state) {
+    return { models: c.array(loadedModel).decode(state) }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The method table: name → request and response bodies. Both sides take codecs from here only.
 
 export const methods = {
@@ -1352,7 +1536,10 @@ export const methods = {
   loadModel: { request: loadModelRequest, response: loadModelResponse },
   unloadModel: { request: unloadModelRequest, response: unloadModelResponse },
   infer: { request: inferRequest, response: streamTrailer },
-  cancel: { request: cancelRequest, response: cancelResponse }
+  cancel: { request: cancelRequest, response: cancelResponse },
+  listCache: { request: listCacheRequest, response: listCacheResponse },
+  removeCache: { request: removeCacheRequest, response: removeCacheResponse },
+  listLoaded: { request: listLoadedRequest, response: listLoadedResponse }
 } as const
 
 /** One-way messages (protomux-rpc events) of the infer stream. */

@@ -28,6 +28,10 @@ export interface ManagedModel {
   loadStats: LoadStats
   loadedAt: number
   references: number
+  /** The model file on disk (in the cache for downloaded sources). */
+  file: string
+  /** Last load or infer call for it (ms since the epoch): what the keep-alive measures. */
+  lastUsedAt: number
 }
 
 /** Gets a model file on local disk, measured (the daemon's resolver). */
@@ -106,6 +110,7 @@ export class ModelManager {
       initialized = managed.loadStats.modelInitializationTime
     }
     managed.references++
+    managed.lastUsedAt = Date.now()
 
     const d = resolved.stats
     const stats: LoadStats = {
@@ -125,7 +130,33 @@ export class ModelManager {
   get(modelId: string): ManagedModel {
     const model = this.models.get(modelId)
     if (!model) throw new QvacError('MODEL_NOT_FOUND', `no model loaded with id ${modelId}`, { details: { modelId } })
+    model.lastUsedAt = Date.now()
     return model
+  }
+
+  /** Every loaded model, as the keep-alive and the cache see them. */
+  loaded(): ManagedModel[] {
+    return [...this.models.values()]
+  }
+
+  /** Frees a model whatever its references (keep-alive, `qvacd rm --force`); its streams end with MODEL_NOT_FOUND. */
+  async evict(modelId: string): Promise<void> {
+    const managed = this.get(modelId)
+    managed.references = 1
+    await this.unload(modelId)
+  }
+
+  /** Frees the models nobody used for `idleMs`; a model with streams running or queued counts as in use now. */
+  async unloadIdle(idleMs: number, now = Date.now()): Promise<string[]> {
+    const freed: string[] = []
+    for (const m of this.loaded()) {
+      if (m.pool.active > 0 || m.pool.queued > 0) m.lastUsedAt = now
+      else if (now - m.lastUsedAt >= idleMs && this.models.get(m.modelId) === m) {
+        await this.evict(m.modelId)
+        freed.push(m.modelId)
+      }
+    }
+    return freed
   }
 
   /** Drops one reference; at zero the model stops taking streams and is freed once they finish. */
@@ -224,7 +255,9 @@ export class ModelManager {
         cacheHit: false
       },
       loadedAt: Date.now(),
-      references: 0
+      references: 0,
+      file,
+      lastUsedAt: Date.now()
     }
   }
 
