@@ -38,16 +38,16 @@ export function formatBytes(bytes: number): string {
   return `${sig3(value)} ${BYTE_UNITS[unit]}`
 }
 
-const THROUGHPUT_UNITS = ['B/s', 'KB/s', 'MB/s', 'GB/s']
+const THROUGHPUT_UNITS = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s']
 
-/** 512 B/s, 1.50 MB/s, 12.5 GB/s: decimal units, as network speeds are quoted. */
+/** 512 B/s, 1.43 MiB/s, 11.6 GiB/s: binary units, the same family as sizes (1 MiB/s moves 1 MiB a second). */
 export function formatThroughput(bytesPerSecond: number): string {
   if (!Number.isFinite(bytesPerSecond)) return String(bytesPerSecond)
   if (bytesPerSecond < 0) return `-${formatThroughput(-bytesPerSecond)}`
   let value = bytesPerSecond
   let unit = 0
-  while (round3(value) >= 1000 && unit < THROUGHPUT_UNITS.length - 1) {
-    value /= 1000
+  while (Math.round(value) >= 1024 && unit < THROUGHPUT_UNITS.length - 1) {
+    value /= 1024
     unit++
   }
   return `${sig3(value)} ${THROUGHPUT_UNITS[unit]}`
