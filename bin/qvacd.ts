@@ -5,6 +5,7 @@ import { Command } from 'commander'
 import { SOFTWARE_VERSION } from '../shared/version.ts'
 import { bootstrapOption, fraction, nonNegativeInt, port, positiveInt, storageOption } from './options.ts'
 import { fail } from './commands/fail.ts'
+import { nonNegativeNumber, parseByteSize, parseDuration, sha256Hex } from './format/parse-units.ts'
 
 const program = new Command()
   .name('qvacd')
@@ -33,6 +34,8 @@ program
   .option('--max-download-bytes <n>', 'largest model file the daemon downloads', positiveInt)
   .option('--models-dir <dir>', 'the only dir remote peers may load local files from (default: none)')
   .option('--allow-private-sources [cidr,...]', 'let remote peers make the daemon fetch from private, loopback and link-local addresses: all, or only these ranges')
+  .option('--keep-alive <duration>', 'unload a model idle this long (30s, 5m, 1h; 0: never)', parseDuration, 5 * 60_000)
+  .option('--max-cache-size <size>', 'cache size limit, e.g. 20GiB: least recently used unloaded models are deleted (0: none)', parseByteSize, 0)
   .option('--debug', 'send internal error messages and stacks to callers')
   .option('--json', 'print the startup line as JSON')
   .action(async (opts) => (await import('./commands/start.ts')).runStart(opts))
@@ -55,7 +58,7 @@ program
   .addOption(storageOption())
   .option('--peer <key>', 'ask a remote daemon over the swarm instead of the local one')
   .addOption(bootstrapOption())
-  .option('--sha256 <hex>', 'the file must have this SHA-256')
+  .option('--sha256 <hex>', 'the file must have this SHA-256', sha256Hex)
   .option('--timeout <ms>', 'give up after this many ms', positiveInt)
   .option('--json', 'print the stats as JSON')
   .action(async (source, opts) => (await import('./commands/pull.ts')).runPull(source, opts))
@@ -87,7 +90,7 @@ registry
   .description("add or replace an entry in this storage's registry")
   .argument('<name>', 'the model name (registry://NAME)')
   .argument('<source>', 'a hyperdrive:// or http(s):// URI')
-  .requiredOption('--sha256 <hex>', "the file's SHA-256")
+  .requiredOption('--sha256 <hex>', "the file's SHA-256", sha256Hex)
   .requiredOption('--size <bytes>', "the file's size", nonNegativeInt)
   .option('--engine <engine>', 'e.g. llama.cpp')
   .option('--quantization <q>', 'e.g. Q4_K_M')
@@ -103,6 +106,71 @@ registry
   .addOption(bootstrapOption())
   .option('--json', 'print JSON')
   .action(async (opts) => (await import('./commands/registry.ts')).runRegistryList(opts))
+
+// Model management, as Ollama's CLI: run, list, rm, ps, load, unload; and the tiny test model.
+// They reach the local daemon through its control socket, or a remote one with --peer / --topic.
+const daemonTarget = (command: Command, timeout?: number) =>
+  command
+    .addOption(storageOption())
+    .option('--peer <key>', 'a remote daemon over the swarm instead of the local one')
+    .option('--topic <name>', 'the first daemon found on this topic instead of the local one')
+    .addOption(bootstrapOption())
+    .option('--timeout <ms>', 'give up after this many ms', positiveInt, timeout)
+    .option('--json', 'print JSON')
+
+daemonTarget(
+  program
+    .command('run')
+    .description('chat with a model: answer PROMPT (or stdin), or chat interactively when there is neither; loads the model if needed')
+    .argument('<source>', 'a model source, as for pull (a path, hyperdrive://…, registry://NAME, …)')
+    .argument('[prompt...]', 'the prompt; without one (and with a terminal): an interactive chat')
+    .option('--max-tokens <n>', 'longest answer, in tokens', positiveInt, 512)
+    .option('--temperature <t>', 'sampling temperature (0: greedy)', nonNegativeNumber)
+    .option('--seed <n>', 'sampling seed', nonNegativeInt)
+    .option('--system <text>', 'a system message opening the conversation')
+    .option('--context-size <n>', 'context size in tokens, when this run loads the model', positiveInt)
+    .option('--chat', 'chat even when stdin is not a terminal: each line a turn')
+    .option('--verbose', 'print timings after each answer: TTFT, prompt eval, tokens/s, where the time went')
+).action(async (source, prompt, opts) => (await import('./commands/run.ts')).runRun(source, prompt, opts))
+
+daemonTarget(program.command('list').description("the daemon's cached models: sources, SHA-256, size, last use, loaded or not")).action(
+  async (opts) => (await import('./commands/list.ts')).runList(opts)
+)
+
+daemonTarget(
+  program
+    .command('rm')
+    .description('delete a cached model and free its disk (a loaded one only with --force)')
+    .argument('<model>', 'a source as pulled, or a SHA-256 (8 or more hex digits)')
+    .option('--force', 'unload it first if it is loaded')
+).action(async (target, opts) => (await import('./commands/rm.ts')).runRm(target, opts))
+
+daemonTarget(program.command('ps').description('the loaded models: memory, streams, idle time, when the keep-alive unloads them')).action(
+  async (opts) => (await import('./commands/ps.ts')).runPs(opts)
+)
+
+daemonTarget(
+  program
+    .command('load')
+    .description('load a model on the daemon and print its id')
+    .argument('<source>', 'a model source, as for pull')
+    .option('--context-size <n>', 'context size in tokens', positiveInt)
+    .option('--sequences <n>', 'streams it serves at once', positiveInt)
+    .option('--threads <n>', 'inference threads', positiveInt)
+).action(async (source, opts) => (await import('./commands/load.ts')).runLoad(source, opts))
+
+daemonTarget(
+  program.command('unload').description('drop a reference to a loaded model (freed when none is left)').argument('<id>', 'the model id (qvacd ps)')
+).action(async (modelId, opts) => (await import('./commands/unload.ts')).runUnload(modelId, opts))
+
+program
+  .command('model')
+  .description('write test models')
+  .command('tiny')
+  .description('write the tiny random-weights llama GGUF the tests use (about 650 KiB; it answers with gibberish)')
+  .argument('<out>', 'where to write it, e.g. tiny.gguf')
+  .option('--json', 'print JSON')
+  .action(async (out, opts) => (await import('./commands/model.ts')).runModelTiny(out, opts))
 
 program
   .command('demo')

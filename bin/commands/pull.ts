@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress'
-import { connect, connectLocal, type QvacClient } from '../../client/index.ts'
-import { formatBytes, formatThroughput } from '../../client/profiler/format-units.ts'
+import { formatBytes, formatThroughput } from '../format/units.ts'
+import { openDaemon } from './daemon-client.ts'
+import { sourceArg } from './source-arg.ts'
 import { downloadToTable } from '../format/download.ts'
 
 /** `qvacd pull SOURCE`: the daemon fetches into its cache; a progress bar with bytes, speed and ETA. */
@@ -8,14 +9,12 @@ export async function runPull(
   source: string,
   opts: { storage: string; peer?: string; bootstrap?: string; sha256?: string; timeout?: number; json?: boolean }
 ): Promise<void> {
-  const client: QvacClient = opts.peer
-    ? await connect({ peer: opts.peer, bootstrap: opts.bootstrap })
-    : await connectLocal({ storage: opts.storage })
+  const client = await openDaemon({ ...opts, timeout: opts.timeout })
   const bar = opts.json || !process.stderr.isTTY ? null : progressBar()
   try {
     const result = await client.downloadAsset(
       {
-        source,
+        source: sourceArg(source, { remote: Boolean(opts.peer) }),
         expectedSha256: opts.sha256,
         onProgress: bar
           ? ({ bytes, total, speedBps }) => {

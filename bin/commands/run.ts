@@ -4,6 +4,7 @@ import { QvacError } from '../../shared/errors.ts'
 import { openDaemon, type DaemonTarget } from './daemon-client.ts'
 import { sourceArg } from './source-arg.ts'
 import { verboseSummary } from '../format/run-stats.ts'
+import { formatDuration } from '../format/units.ts'
 
 export interface RunOptions extends DaemonTarget {
   maxTokens: number
@@ -33,7 +34,7 @@ export async function runRun(source: string, words: string[], opts: RunOptions):
   const client = await openDaemon(opts)
   try {
     const model = await ensureLoaded(client, sourceArg(source, { remote: Boolean(opts.peer || opts.topic) }), opts)
-    if (opts.verbose && model.loadMs !== null) process.stderr.write(`load duration:        ${model.loadMs.toFixed(1)} ms\n`)
+    if (opts.verbose && model.loadMs !== null) process.stderr.write(`load duration:        ${formatDuration(model.loadMs)}\n`)
     let prompt = words.join(' ')
     if (!prompt && !process.stdin.isTTY && !opts.chat) {
       prompt = (await readAll(process.stdin)).trim()

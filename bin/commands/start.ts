@@ -23,6 +23,8 @@ export async function runStart(opts: {
   maxDownloadBytes?: number
   modelsDir?: string
   allowPrivateSources?: boolean | string
+  keepAlive: number
+  maxCacheSize: number
   debug?: boolean
   json?: boolean
 }): Promise<void> {
@@ -44,6 +46,8 @@ export async function runStart(opts: {
     maxDownloadBytes: opts.maxDownloadBytes,
     modelsDir: opts.modelsDir,
     allowPrivateSources: typeof opts.allowPrivateSources === 'string' ? opts.allowPrivateSources.split(',') : opts.allowPrivateSources,
+    keepAliveMs: opts.keepAlive,
+    cacheMaxBytes: opts.maxCacheSize,
     debug: opts.debug,
     log
   })

@@ -1,4 +1,4 @@
-import { connect, connectLocal, type QvacClient } from '../../client/index.ts'
+import { openDaemon } from './daemon-client.ts'
 import { statusToJson, statusToTable } from '../format/status.ts'
 import { toOpenMetrics } from '../../client/profiler/openmetrics.ts'
 
@@ -10,9 +10,7 @@ export async function runStatus(opts: {
   json?: boolean
   openmetrics?: boolean
 }): Promise<void> {
-  const client: QvacClient = opts.peer
-    ? await connect({ peer: opts.peer, bootstrap: opts.bootstrap, connectTimeout: opts.timeout })
-    : await connectLocal({ storage: opts.storage, timeout: opts.timeout })
+  const client = await openDaemon(opts)
   try {
     const status = await client.status({ timeout: opts.timeout })
     if (opts.openmetrics) process.stdout.write(toOpenMetrics(status.metrics))

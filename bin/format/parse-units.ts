@@ -29,3 +29,16 @@ export function parseByteSize(value: string): number {
   if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError(`size too large: "${value}"`)
   return bytes
 }
+
+/** A SHA-256 as 64 hex digits, checked where the user typed it (the option, not a wire field, is named). */
+export function sha256Hex(value: string): string {
+  if (!/^[0-9a-f]{64}$/i.test(value)) throw new InvalidArgumentError(`expected a SHA-256: 64 hex digits, got ${value.length} character(s)`)
+  return value.toLowerCase()
+}
+
+/** 0, 0.7, 1.5: a number that is not negative. */
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number (0 or more)')
+  return n
+}
