@@ -104,6 +104,7 @@ registry
   .option('--registry <key>', "another registry's key (found over the swarm)")
   .addOption(storageOption())
   .addOption(bootstrapOption())
+  .option('--timeout <ms>', "with --registry: how long to look for a peer that has it", positiveInt, 15000)
   .option('--json', 'print JSON')
   .action(async (opts) => (await import('./commands/registry.ts')).runRegistryList(opts))
 

@@ -1527,6 +1527,173 @@ export const listLoadedResponse: Encoding<{ models: LoadedModel[] }> = {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The publisher socket (`<storage>/publisher.sock`): while `qvacd publish` seeds, it holds the
+// publisher store, and the other publish and registry commands on that storage send their work to
+// it here. Local only (same machine and user); never served on the swarm. Frames as above
+// (responseFrame), request bodies below.
+
+export interface PublishFileRequest {
+  /** An absolute path on this machine. */
+  file: string
+  name?: string
+  /** Also add it to the store's registry under this name. */
+  registryName?: string
+  engine?: string
+  quantization?: string
+  description?: string
+}
+
+export interface PublishFileResponse {
+  uri: string
+  key: Buffer
+  size: number
+  sha256: string
+  written: boolean
+  entry?: RegistryEntryValue & { name: string }
+}
+
+export interface NamedRegistryEntry {
+  name: string
+  value: RegistryEntryValue
+}
+
+const optionalString = (state: State, value: string | undefined, op: 'preencode' | 'encode') => {
+  if (value !== undefined) c.string[op](state, value)
+}
+
+export const publishFileRequest: Encoding<PublishFileRequest> = {
+  preencode(state, m) {
+    c.uint.preencode(state, publishFlags(m))
+    c.string.preencode(state, m.file)
+    for (const v of [m.name, m.registryName, m.engine, m.quantization, m.description]) optionalString(state, v, 'preencode')
+  },
+  encode(state, m) {
+    c.uint.encode(state, publishFlags(m))
+    c.string.encode(state, m.file)
+    for (const v of [m.name, m.registryName, m.engine, m.quantization, m.description]) optionalString(state, v, 'encode')
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const m: PublishFileRequest = { file: c.string.decode(state) }
+    if (flags & 1) m.name = c.string.decode(state)
+    if (flags & 2) m.registryName = c.string.decode(state)
+    if (flags & 4) m.engine = c.string.decode(state)
+    if (flags & 8) m.quantization = c.string.decode(state)
+    if (flags & 16) m.description = c.string.decode(state)
+    return m
+  }
+}
+
+function publishFlags(m: PublishFileRequest): number {
+  return presentFlags([m.name, m.registryName, m.engine, m.quantization, m.description])
+}
+
+export const namedRegistryEntry: Encoding<NamedRegistryEntry> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.name)
+    registryEntry.preencode(state, m.value)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.name)
+    registryEntry.encode(state, m.value)
+  },
+  decode(state) {
+    return { name: c.string.decode(state), value: registryEntry.decode(state) }
+  }
+}
+
+export const publishFileResponse: Encoding<PublishFileResponse> = {
+  preencode(state, m) {
+    c.uint.preencode(state, m.entry ? 1 : 0)
+    c.string.preencode(state, m.uri)
+    c.fixed32.preencode(state, m.key)
+    c.uint.preencode(state, m.size)
+    c.string.preencode(state, m.sha256)
+    c.bool.preencode(state, m.written)
+    if (m.entry) namedRegistryEntry.preencode(state, splitEntry(m.entry))
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.entry ? 1 : 0)
+    c.string.encode(state, m.uri)
+    c.fixed32.encode(state, m.key)
+    c.uint.encode(state, m.size)
+    c.string.encode(state, m.sha256)
+    c.bool.encode(state, m.written)
+    if (m.entry) namedRegistryEntry.encode(state, splitEntry(m.entry))
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const m: PublishFileResponse = {
+      uri: c.string.decode(state),
+      key: c.fixed32.decode(state),
+      size: c.uint.decode(state),
+      sha256: c.string.decode(state),
+      written: c.bool.decode(state)
+    }
+    if (flags & 1) {
+      const { name, value } = namedRegistryEntry.decode(state)
+      m.entry = { name, ...value }
+    }
+    return m
+  }
+}
+
+function splitEntry(entry: RegistryEntryValue & { name: string }): NamedRegistryEntry {
+  const { name, ...value } = entry
+  return { name, value }
+}
+
+export interface RegistryListRequest {
+  /** Another registry's key; omitted: the store's own. */
+  key?: Buffer
+  /** How long to look for a peer that has it before SOURCE_UNAVAILABLE. */
+  timeoutMs: number
+}
+
+export const registryListRequest: Encoding<RegistryListRequest> = {
+  preencode(state, m) {
+    c.uint.preencode(state, m.key ? 1 : 0)
+    if (m.key) c.fixed32.preencode(state, m.key)
+    c.uint.preencode(state, m.timeoutMs)
+  },
+  encode(state, m) {
+    c.uint.encode(state, m.key ? 1 : 0)
+    if (m.key) c.fixed32.encode(state, m.key)
+    c.uint.encode(state, m.timeoutMs)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    return { key: flags & 1 ? c.fixed32.decode(state) : undefined, timeoutMs: c.uint.decode(state) }
+  }
+}
+
+export const registryKeyResponse: Encoding<{ key: Buffer }> = {
+  preencode(state, m) {
+    c.fixed32.preencode(state, m.key)
+  },
+  encode(state, m) {
+    c.fixed32.encode(state, m.key)
+  },
+  decode(state) {
+    return { key: c.fixed32.decode(state) }
+  }
+}
+
+export const registryEntries = c.array(namedRegistryEntry)
+
+/** The publisher socket's methods: name → request and response bodies. */
+export const publisherMethods = {
+  publishFile: { request: publishFileRequest, response: publishFileResponse },
+  registryCreate: { request: c.none, response: registryKeyResponse },
+  registryAdd: { request: namedRegistryEntry, response: namedRegistryEntry },
+  registryList: { request: registryListRequest, response: registryEntries }
+} as const
+
+export type PublisherMethodName = keyof typeof publisherMethods
+export type PublisherRequestOf<M extends PublisherMethodName> = Decoded<(typeof publisherMethods)[M]['request']>
+export type PublisherResponseOf<M extends PublisherMethodName> = Decoded<(typeof publisherMethods)[M]['response']>
+
+// ---------------------------------------------------------------------------------------------
 // The method table: name → request and response bodies. Both sides take codecs from here only.
 
 export const methods = {

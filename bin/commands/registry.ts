@@ -1,7 +1,8 @@
-import { Publisher } from '../../daemon/publish/publisher.ts'
+import { openPublisher } from '../../daemon/publish/open-publisher.ts'
+import type { PublisherApi } from '../../daemon/publish/publisher-api.ts'
 import { parseBootstrap } from '../../client/dht.ts'
 import { formatKey, parseKey } from '../../shared/keys.ts'
-import { formatBytes } from '../../client/profiler/format-units.ts'
+import { formatBytes } from '../format/units.ts'
 import { plainTable } from '../format/table.ts'
 
 interface RegistryOptions {
@@ -9,9 +10,9 @@ interface RegistryOptions {
   bootstrap?: string
 }
 
-async function withPublisher<T>(opts: RegistryOptions, fn: (publisher: Publisher) => Promise<T>): Promise<T> {
-  const publisher = new Publisher({ storage: opts.storage, bootstrap: opts.bootstrap ? parseBootstrap(opts.bootstrap) : undefined })
-  await publisher.ready()
+// The store is opened for this command only, or reached through the publish seeding it.
+async function withPublisher<T>(opts: RegistryOptions, fn: (publisher: PublisherApi) => Promise<T>): Promise<T> {
+  const publisher = await openPublisher({ storage: opts.storage, bootstrap: opts.bootstrap ? parseBootstrap(opts.bootstrap) : undefined })
   try {
     return await fn(publisher)
   } finally {
@@ -22,7 +23,7 @@ async function withPublisher<T>(opts: RegistryOptions, fn: (publisher: Publisher
 /** `qvacd registry create`: this storage's registry (one per store); prints its key. */
 export function runRegistryCreate(opts: RegistryOptions & { json?: boolean }): Promise<void> {
   return withPublisher(opts, async (publisher) => {
-    const key = formatKey((await publisher.ownRegistry()).key)
+    const key = formatKey(await publisher.registryKey())
     process.stdout.write(opts.json ? JSON.stringify({ key }) + '\n' : `registry ${key}\n  daemons use it with: qvacd start --registry ${key}\n`)
   })
 }
@@ -45,9 +46,10 @@ export function runRegistryAdd(
   })
 }
 
-export function runRegistryList(opts: RegistryOptions & { registry?: string; json?: boolean }): Promise<void> {
+/** Another storage's registry comes from its seeders on the swarm, or fails (SOURCE_UNAVAILABLE) after --timeout. */
+export function runRegistryList(opts: RegistryOptions & { registry?: string; timeout: number; json?: boolean }): Promise<void> {
   return withPublisher(opts, async (publisher) => {
-    const entries = await publisher.listRegistry(opts.registry ? parseKey(opts.registry, 'registry key') : undefined)
+    const entries = await publisher.listRegistry(opts.registry ? parseKey(opts.registry, 'registry key') : undefined, opts.timeout)
     if (opts.json) {
       process.stdout.write(JSON.stringify(entries, null, 2) + '\n')
       return

@@ -23,9 +23,13 @@ export class Publisher {
   private swarm: Hyperswarm | null = null
   private readonly seeders: Array<{ close(): Promise<void> }> = []
   private registry: Registry | null = null
+  private registryAnnounced = false
+  private seeding = false
+  private readonly dir: string
 
   constructor(opts: { storage: string; bootstrap?: BootstrapNode[] }) {
-    this.store = new Corestore(path.join(path.resolve(opts.storage), 'publisher'))
+    this.dir = path.join(path.resolve(opts.storage), 'publisher')
+    this.store = new Corestore(this.dir)
     this.bootstrap = opts.bootstrap
   }
 
@@ -33,9 +37,8 @@ export class Publisher {
     try {
       await this.store.ready()
     } catch (err) {
-      throw new QvacError('INVALID_ARGUMENT', `the publisher store is in use (another qvacd publish or registry command?): ${(err as Error).message}`, {
-        cause: err
-      })
+      if (!/lock/i.test((err as Error).message)) throw err
+      throw new QvacError('STORE_LOCKED', `the publisher store ${this.dir} is held by another qvacd process`, { cause: err, details: { store: this.dir } })
     }
   }
 
@@ -61,25 +64,42 @@ export class Publisher {
       }
       registry = { registry: own, name: opts.registryName ?? path.basename(opts.name ?? file), ...opts.about }
     }
-    return publishFile({ store: this.store, file, name: opts.name, registry })
+    const published = await publishFile({ store: this.store, file, name: opts.name, registry })
+    if (registry) await this.announceRegistry()
+    return published
   }
 
   async addToRegistry(name: string, value: RegistryEntryValue): Promise<RegistryEntry> {
-    return (await this.ownRegistry()).add(name, value)
+    const entry = await (await this.ownRegistry()).add(name, value)
+    await this.announceRegistry()
+    return entry
   }
 
-  /** Lists a registry: this store's own, or another one found over the swarm. */
-  async listRegistry(key?: Buffer): Promise<RegistryEntry[]> {
+  /**
+   * Lists a registry: this store's own, or another one from a peer found over the swarm within
+   * `timeoutMs` — none found is SOURCE_UNAVAILABLE, never an empty list.
+   */
+  async listRegistry(key?: Buffer, timeoutMs = 15_000): Promise<RegistryEntry[]> {
     const own = await this.ownRegistry()
     if (!key || b4a.equals(key, own.key)) return own.list()
     const other = new Registry({ store: this.store, key })
     await other.ready()
     try {
       const swarm = this.joinSwarm()
-      swarm.join(other.discoveryKey, { server: false, client: true })
+      const discovery = swarm.join(other.discoveryKey, { server: false, client: true })
       const found = other.findingPeers()
-      await swarm.flush().finally(found)
-      return await other.list()
+      try {
+        if (!(await other.waitForPeer(timeoutMs))) {
+          throw new QvacError('SOURCE_UNAVAILABLE', `registry ${formatKey(key)}: no peer that has it answered within ${timeoutMs} ms (is its qvacd publish seeding, on the same DHT?)`, {
+            details: { registry: formatKey(key), timeoutMs }
+          })
+        }
+      } finally {
+        found()
+      }
+      const entries = await other.list()
+      await discovery.destroy().catch(() => {})
+      return entries
     } finally {
       await other.close()
     }
@@ -91,8 +111,17 @@ export class Publisher {
     const seeder = new DriveSeeder({ store: this.store, swarm, key: published.key })
     await seeder.ready()
     this.seeders.push(seeder)
+    this.seeding = true
+    await this.announceRegistry()
+  }
+
+  /** While seeding, the registry is announced too, once it has an entry (a later add announces it then). */
+  private async announceRegistry(): Promise<void> {
+    if (!this.seeding || this.registryAnnounced) return
     const registry = await this.ownRegistry()
-    if (!registry.empty) await swarm.join(registry.discoveryKey, { server: true, client: false }).flushed()
+    if (registry.empty) return
+    this.registryAnnounced = true
+    await this.joinSwarm().join(registry.discoveryKey, { server: true, client: false }).flushed()
   }
 
   async close(): Promise<void> {

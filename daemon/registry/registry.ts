@@ -51,6 +51,28 @@ export class Registry {
     return this.bee.close()
   }
 
+  /** Peers replicating it with us now. */
+  get peerCount(): number {
+    return this.bee.core.peers.length
+  }
+
+  /** Resolves true once a peer that has it is connected, false after `ms` without one. */
+  waitForPeer(ms: number): Promise<boolean> {
+    const core = this.bee.core
+    if (core.peers.length > 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const onpeer = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      const timer = setTimeout(() => {
+        core.off('peer-add', onpeer)
+        resolve(false)
+      }, ms)
+      core.once('peer-add', onpeer)
+    })
+  }
+
   /** Marks a peer lookup in progress: reads wait for it to end (call the returned function) before answering. */
   findingPeers(): () => void {
     return this.bee.core.findingPeers()

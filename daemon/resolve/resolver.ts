@@ -1,10 +1,10 @@
 import path from 'node:path'
 import type Corestore from 'corestore'
 import type Hyperswarm from 'hyperswarm'
-import type { PeerDiscovery } from 'hyperswarm'
 import type { DownloadMetricsHooks, DownloadStats, SourceType } from '../../shared/download-stats.ts'
 import { QvacError } from '../../shared/errors.ts'
 import { Registry } from '../registry/registry.ts'
+import { RegistryFinder } from '../registry/registry-finder.ts'
 import { abortError, throwIfAborted } from './abort.ts'
 import type { AddressPolicy } from './address-policy.ts'
 import { ModelCache, type Reachable } from './cache.ts'
@@ -80,8 +80,7 @@ export class ModelResolver {
   private readonly peerWaitMs: number
   private readonly downloads = new SharedDownloads()
   private readonly drives: DrivePool
-  private registry: Registry | null = null
-  private registryDiscovery: PeerDiscovery | null = null
+  private registry: RegistryFinder | null = null
 
   constructor(opts: ModelResolverOptions) {
     this.cache = new ModelCache(path.join(opts.storage, 'cache'))
@@ -96,19 +95,19 @@ export class ModelResolver {
   async ready(): Promise<void> {
     await this.cache.ready()
     if (!this.registryKey) return
-    this.registry = new Registry({ store: this.store, key: this.registryKey })
-    await this.registry.ready()
-    // Joined both ways: the daemon finds the registry's writer and serves the registry to others.
-    this.registryDiscovery = this.swarm.join(this.registry.discoveryKey, { server: true, client: true })
-    const found = this.registry.findingPeers()
-    this.swarm.flush().then(found, found)
+    const registry = new Registry({ store: this.store, key: this.registryKey })
+    await registry.ready()
+    this.registry = new RegistryFinder({ swarm: this.swarm, registry })
+    this.registry.ready()
   }
 
   /** Aborts downloads in flight (their partial files stay for a resume), leaves the registry. */
   async close(): Promise<void> {
     await this.downloads.close()
-    if (this.registryDiscovery) await this.registryDiscovery.destroy().catch(() => {})
-    if (this.registry) await this.registry.close()
+    if (this.registry) {
+      await this.registry.close()
+      await this.registry.registry.close()
+    }
   }
 
   resolveModel(source: string, opts?: ResolveOptions & { stats?: false }): Promise<string>
