@@ -89,7 +89,7 @@ export class Publisher {
       const discovery = swarm.join(other.discoveryKey, { server: false, client: true })
       const found = other.findingPeers()
       try {
-        if (!(await other.waitForPeer(timeoutMs))) {
+        if (!(await other.waitForPeerData(timeoutMs))) {
           throw new QvacError('SOURCE_UNAVAILABLE', `registry ${formatKey(key)}: no peer that has it answered within ${timeoutMs} ms (is its qvacd publish seeding, on the same DHT?)`, {
             details: { registry: formatKey(key), timeoutMs }
           })

@@ -2,6 +2,8 @@ import type Hyperswarm from 'hyperswarm'
 import type { PeerDiscovery } from 'hyperswarm'
 import type { Registry } from './registry.ts'
 
+const PEER_DATA_WAIT_MS = 3000
+
 /**
  * Keeps a daemon looking for its registry. Hyperswarm looks a topic up when it is joined and then
  * only every ~10 minutes, so a registry whose publisher started after the daemon stayed
@@ -26,9 +28,12 @@ export class RegistryFinder {
     this.swarm.flush().then(found, found)
   }
 
-  /** With no peer that has the registry: one fresh lookup, shared by the lookups asking meanwhile. */
+  /**
+   * With no peer that has the registry's entries: one fresh lookup, shared by the lookups asking
+   * meanwhile, then (when nothing of it is here yet) a short wait for the peers it connected to.
+   */
   async find(): Promise<void> {
-    if (this.registry.peerCount > 0 || !this.discovery) return
+    if (this.registry.peerHasData || !this.discovery) return
     this.refreshing ??= this.refresh().finally(() => (this.refreshing = null))
     await this.refreshing
   }
@@ -42,6 +47,8 @@ export class RegistryFinder {
     try {
       await (this.discovery as PeerDiscovery).refresh({ client: true, server: true })
       await this.swarm.flush()
+      // A new connection replicates the registry a moment after it opens.
+      if (this.registry.empty) await this.registry.waitForPeerData(PEER_DATA_WAIT_MS)
     } finally {
       found()
     }

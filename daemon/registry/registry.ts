@@ -12,6 +12,8 @@ export interface RegistryEntry extends RegistryEntryValue {
 /** The name of this store's own registry core: one writable registry per store. */
 const OWN_REGISTRY = 'qvacd/registry'
 const MAX_TEXT = 4096
+// How often a wait for a peer's entries looks again: replication reports a peer's length without an event we can await.
+const PEER_POLL_MS = 50
 
 /**
  * A model registry: a single-writer Hyperbee mapping a name to where the model is and what it is.
@@ -51,26 +53,19 @@ export class Registry {
     return this.bee.close()
   }
 
-  /** Peers replicating it with us now. */
-  get peerCount(): number {
-    return this.bee.core.peers.length
+  /** A connected peer has entries of it (a peer that opened it but holds nothing does not count). */
+  get peerHasData(): boolean {
+    return this.bee.core.peers.some((peer) => ((peer as { remoteLength?: number }).remoteLength ?? 0) > 0)
   }
 
-  /** Resolves true once a peer that has it is connected, false after `ms` without one. */
-  waitForPeer(ms: number): Promise<boolean> {
-    const core = this.bee.core
-    if (core.peers.length > 0) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const onpeer = () => {
-        clearTimeout(timer)
-        resolve(true)
-      }
-      const timer = setTimeout(() => {
-        core.off('peer-add', onpeer)
-        resolve(false)
-      }, ms)
-      core.once('peer-add', onpeer)
-    })
+  /** Resolves true once a connected peer has entries, false after `ms` without one. */
+  async waitForPeerData(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms
+    while (!this.peerHasData) {
+      if (Date.now() >= deadline) return false
+      await new Promise((resolve) => setTimeout(resolve, PEER_POLL_MS))
+    }
+    return true
   }
 
   /** Marks a peer lookup in progress: reads wait for it to end (call the returned function) before answering. */
