@@ -170,6 +170,7 @@ program
   .command('tiny')
   .description('write the tiny random-weights llama GGUF the tests use (about 650 KiB; it answers with gibberish)')
   .argument('<out>', 'where to write it, e.g. tiny.gguf')
+  .option('--seed <n>', 'another seed writes other weights (another SHA-256)', nonNegativeInt)
   .option('--json', 'print JSON')
   .action(async (out, opts) => (await import('./commands/model.ts')).runModelTiny(out, opts))
 
