@@ -188,3 +188,29 @@ test('qvacd run: a bad number is a usage error (exit 2); without a daemon, DAEMO
   t.is(bad.code, 2)
   t.is(bad.stderr.trim(), "qvacd: option '--max-tokens <n>' argument 'many' is invalid. expected a positive integer (INVALID_ARGUMENT)")
 })
+
+// script(1) (util-linux) gives qvacd a pseudo-terminal; without it this test is skipped.
+const withScript = fs.existsSync('/usr/bin/script') ? test : test.skip
+
+withScript('qvacd run in a terminal (a pseudo-terminal through script(1)): >>> prompt, Ctrl-C stops an answer, Ctrl-C at an empty prompt leaves', { timeout: 240_000 }, async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const storage = await t.tmp()
+  const model = writeTinyLlamaGguf(path.join(await t.tmp(), 'tiny.gguf'))
+  await startQvacd(t, ['--topic', 'term-pty', '--storage', storage, '--bootstrap', bootstrapArg(testnet)])
+  const tsx = path.join(import.meta.dirname, '..', 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')
+  const bin = path.join(import.meta.dirname, '..', 'bin', 'qvacd.ts')
+  const command = [process.execPath, '--import', tsx, bin, 'run', model.path, '--storage', storage, '--max-tokens', '4096'].join(' ')
+  const pty = qvacdSession(t, ['-q', '-e', '-c', command, '/dev/null'], { executable: '/usr/bin/script' })
+  const prompts = () => pty.stdout().split('>>> ').length - 1
+
+  await pty.waitFor(/>>> /)
+  t.ok(pty.stdout().includes('/bye or Ctrl-D leaves'), 'says how to leave')
+  pty.child.stdin?.write('tell me everything\r')
+  await pty.waitFor(/tell me everything[\r\n]+[^>]*\S/)
+  pty.child.stdin?.write('\x03')
+  await eventually(async () => prompts(), (n) => n >= 2, 60_000)
+  t.pass('Ctrl-C stopped the answer and the prompt came back')
+  pty.child.stdin?.write('\x03')
+  const { code } = await pty.exited
+  t.is(code, 0, 'Ctrl-C at the empty prompt left')
+})

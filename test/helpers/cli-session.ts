@@ -15,9 +15,13 @@ export interface Session {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** A qvacd child in a working dir of the test's choosing, stdin piped (not a terminal); killed at teardown. */
-export function qvacdSession(t: Assertion, args: string[], opts: { cwd?: string } = {}): Session {
-  const child = spawn(process.execPath, ['--import', TSX, BIN, ...args], { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] })
+/**
+ * A qvacd child in a working dir of the test's choosing, stdin piped (not a terminal); killed at
+ * teardown. With `executable`, that program runs with `args` instead (e.g. script(1) giving qvacd a pseudo-terminal).
+ */
+export function qvacdSession(t: Assertion, args: string[], opts: { cwd?: string; executable?: string } = {}): Session {
+  const argv = opts.executable ? args : ['--import', TSX, BIN, ...args]
+  const child = spawn(opts.executable ?? process.execPath, argv, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   const waiters = new Set<() => void>()
