@@ -147,7 +147,7 @@ test('keep-alive unloads an idle model; --max-cache-size evicts the least recent
   t.ok(listing.totalBytes <= limit)
 })
 
-test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps works for them', { timeout: 240_000 }, async (t) => {
+test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps works for them, without local paths', { timeout: 240_000 }, async (t) => {
   const testnet = await loopbackTestnet(t)
   const storage = await t.tmp()
   const { info } = await startQvacd(t, ['--topic', 'term-op', '--storage', storage, '--bootstrap', bootstrapArg(testnet)])
@@ -157,6 +157,11 @@ test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps works for 
   const err = await client.removeCache('0123456789abcdef', { force: true }).catch((e) => e)
   t.is(err.name, 'OPERATOR_ONLY')
   t.alike(await client.listLoaded(), [])
+  const model = writeTinyLlamaGguf(path.join(await t.tmp(), 'tiny.gguf'))
+  t.is((await runQvacdIn(t, ['load', model.path, '--storage', storage])).code, 0)
+  const seen = await client.listLoaded()
+  t.is(seen.length, 1, 'ps works for a remote peer')
+  t.is(seen[0].source, '(a local file)', 'without the host path of an operator-loaded file')
   const remote = await runQvacdIn(t, ['list', '--peer', info.publicKey, '--bootstrap', bootstrapArg(testnet)])
   t.is(remote.code, 1)
   t.ok(remote.stderr.trim().endsWith('(OPERATOR_ONLY)'), remote.stderr)
