@@ -99,9 +99,10 @@ export class Registry {
     return entries
   }
 
-  // Reads run on a snapshot, which never asks peers: bring the registry up to date first.
+  // Reads run on a snapshot, which never asks peers: bring the registry up to date first. Waiting
+  // for the peers' answer only when one has entries (outside a peer lookup, update() does not wait).
   private async update(): Promise<void> {
-    if (!this.writable) await this.bee.update()
+    if (!this.writable) await this.bee.update({ wait: this.peerHasData })
   }
 }
 

@@ -33,7 +33,7 @@ declare module 'hyperbee' {
     readonly writable: boolean
     ready(): Promise<void>
     close(): Promise<void>
-    update(): Promise<boolean>
+    update(opts?: { wait?: boolean }): Promise<boolean>
     get(key: K): Promise<BeeNode<K, V> | null>
     put(key: K, value: V): Promise<void>
     createReadStream(range?: { gt?: K; gte?: K; lt?: K; lte?: K }): AsyncIterable<BeeNode<K, V>>
