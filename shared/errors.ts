@@ -15,7 +15,7 @@ export const ErrorCode = {
   INVALID_ARGUMENT: 50011,
   CLIENT_CLOSED: 50012,
   /** A method only the operator may call (control socket), asked by a swarm peer. */
-  OPERATOR_ONLY: 50013,
+  OPERATOR_ONLY: 50016,
 
   MODEL_LOAD_FAILED: 52001,
   MODEL_NOT_FOUND: 52002,
