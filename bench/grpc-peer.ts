@@ -21,7 +21,7 @@ const sequence = context.getSequence()
 
 async function generate(call: grpc.ServerWritableStream<GenerateRequest, StreamChunk>): Promise<void> {
   const { prompt, maxTokens } = call.request
-  const prepared = completionPrompt(model, prompt)
+  const prepared = await completionPrompt(model, prompt)
   const input = prepared.tokens.slice(0, -1)
   await sequence.adaptStateToTokens(input, false)
   const pending = [...input.slice(sequence.nextTokenIndex), ...prepared.tokens.slice(-1)]

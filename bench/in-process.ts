@@ -25,7 +25,7 @@ export class InProcessModel {
 
   async stream(prompt: string, maxTokens: number): Promise<StreamSample> {
     const timer = new StreamTimer()
-    const prepared = completionPrompt(this.model, prompt)
+    const prepared = await completionPrompt(this.model, prompt)
     const input = prepared.tokens.slice(0, -1)
     await this.sequence.adaptStateToTokens(input, false)
     const pending = [...input.slice(this.sequence.nextTokenIndex), ...prepared.tokens.slice(-1)]

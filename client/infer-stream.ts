@@ -14,6 +14,7 @@ import type { Transport } from './qvac-client.ts'
 import { delegateTarget, type DelegateInput } from './delegate-input.ts'
 import type { Profiler } from './profiler/profiler.ts'
 import { callRecord, newTraceId } from './call-record.ts'
+import { checkFinite, checkString, checkUint } from './check-input.ts'
 
 export interface InferInput {
   modelId: string
@@ -151,6 +152,7 @@ export class InferStream implements AsyncIterable<InferChunk> {
   private async run(input: InferInput, opts: InferOptions, connection: () => Promise<Transport>): Promise<InferTrailer> {
     let guard: CallGuard
     try {
+      checkInput(input, this.window)
       guard = new CallGuard(opts)
       this.transport = await guard.run(connection())
     } catch (err) {
@@ -232,6 +234,20 @@ export class InferStream implements AsyncIterable<InferChunk> {
       // The channel closed: the stream ends with CONNECTION_LOST from its request.
     }
   }
+}
+
+/** Typed INVALID_ARGUMENT before anything is encoded (the stream then ends with it). */
+function checkInput(input: InferInput, window: number): void {
+  checkString('modelId', input.modelId)
+  checkString('prompt', input.prompt)
+  checkUint('maxTokens', input.maxTokens, 1)
+  checkFinite('temperature', input.temperature)
+  checkFinite('topP', input.topP)
+  checkUint('topK', input.topK)
+  checkUint('seed', input.seed)
+  checkUint('window', window, 1)
+  for (const [i, m] of (input.messages ?? []).entries()) checkString(`messages[${i}].content`, m.content)
+  for (const [i, stop] of (input.stop ?? []).entries()) checkString(`stop[${i}]`, stop)
 }
 
 function errorTrailer(stopReason: StopReason, error: QvacError, frames = 0): InferTrailer {

@@ -26,6 +26,7 @@ import { Profiler } from './profiler/profiler.ts'
 import { delegateTarget, type DelegateInput } from './delegate-input.ts'
 import type { DownloadProgress } from '../shared/download-stats.ts'
 import { callRecord, newTraceId, type Profiled } from './call-record.ts'
+import { checkBoolean, checkString, checkUint } from './check-input.ts'
 
 /** One open channel to a daemon, as a connector makes it (swarm or control socket). */
 export interface Connection {
@@ -117,7 +118,14 @@ export class QvacClient extends EventEmitter {
   }
 
   /** Loads a model (or takes another reference to it) and returns its id, info and load stats. */
-  loadModel(input: LoadModelInput, opts?: CallOptions): Promise<Profiled<LoadModelResponse>> {
+  async loadModel(input: LoadModelInput, opts?: CallOptions): Promise<Profiled<LoadModelResponse>> {
+    checkString('source', input.source)
+    const config = input.config ?? {}
+    checkUint('config.contextSize', config.contextSize, 1)
+    checkUint('config.threads', config.threads, 1)
+    checkBoolean('config.gpu', config.gpu)
+    checkUint('config.sequences', config.sequences, 1)
+    checkUint('config.maxQueueDepth', config.maxQueueDepth)
     const request: LoadModelRequest = {
       source: input.source,
       modelType: input.modelType ?? 'llm',

@@ -26,6 +26,12 @@ const rpcErrorCodes: Record<string, ErrorName> = {
   UNKNOWN_METHOD: 'METHOD_NOT_FOUND'
 }
 
+/**
+ * The largest request frame sent: secret-stream frames carry a 24-bit length (16 MiB), less
+ * protomux and protomux-rpc headers. A larger one would drop the connection; it is refused here.
+ */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
+
 export interface RpcResult<T> {
   value: T
   /** Present when the request asked for profiling. */
@@ -46,7 +52,17 @@ export async function callRpc<M extends MethodName>(
   header: Omit<RequestHeader, 'timeoutMs'> = {}
 ): Promise<RpcResult<ResponseOf<M>>> {
   const frame = frames[method]
-  const request = c.encode(frame.request, { header: { ...header, timeoutMs: guard.remaining() }, body })
+  let request: Buffer
+  try {
+    request = c.encode(frame.request, { header: { ...header, timeoutMs: guard.remaining() }, body })
+  } catch (err) {
+    throw new QvacError('INVALID_ARGUMENT', `${method}: the request cannot be encoded: ${(err as Error).message}`, { cause: err })
+  }
+  if (request.byteLength > MAX_REQUEST_BYTES) {
+    throw new QvacError('REQUEST_TOO_LARGE', `${method}: the request is ${request.byteLength} bytes; a frame holds at most ${MAX_REQUEST_BYTES}`, {
+      details: { bytes: request.byteLength, maxBytes: MAX_REQUEST_BYTES }
+    })
+  }
 
   let raw: Buffer
   try {

@@ -30,6 +30,8 @@ import { Delegation } from './delegation/delegation.ts'
 import { KeepAlive } from './inference/keep-alive.ts'
 import { CacheKeeper } from './cache/cache-keeper.ts'
 import { listCacheHandler, listLoadedHandler, removeCacheHandler } from './rpc/cache.ts'
+import { PeerLimits } from './limits/peer-limits.ts'
+import { DEFAULT_RESOURCE_LIMITS, type PeerLimitOptions, type ResourceLimits } from './limits/defaults.ts'
 
 export interface DaemonOptions {
   /** Topic name; the swarm topic is its hash (shared/keys.ts). */
@@ -75,6 +77,12 @@ export interface DaemonOptions {
   keepAliveMs?: number
   /** Cache size limit (bytes; 0 or omitted: none): least recently used unloaded models are deleted. */
   cacheMaxBytes?: number
+  /** Context, sequences, models, memory and prompt bounds (daemon/limits/defaults.ts). */
+  limits?: Partial<ResourceLimits>
+  /** What one remote peer may use (the control socket is exempt). */
+  peerLimits?: Partial<PeerLimitOptions>
+  /** A swarm peer that sends nothing for this long is dropped (ms, default 4000; qvacd peers send every 1 s). */
+  idleTimeoutMs?: number
 }
 
 const KEY_PAIR_NAME = 'qvacd/daemon'
@@ -90,6 +98,7 @@ export class Daemon extends EventEmitter {
   readonly storage: string
   readonly router: RpcRouter
   readonly models: ModelManager
+  readonly peerLimits: PeerLimits
   keyPair: KeyPair | null = null
   startedAt = 0
 
@@ -124,9 +133,11 @@ export class Daemon extends EventEmitter {
       resolve: (source, { signal, access }) => this.resolveModel(source, signal, access),
       log: this.log,
       threads: opts.threads,
-      maxQueueDepth: opts.maxQueueDepth
+      maxQueueDepth: opts.maxQueueDepth,
+      limits: opts.limits
     })
     this.keepAlive = new KeepAlive({ ms: opts.keepAliveMs ?? 0, models: this.models, log: this.log })
+    this.peerLimits = new PeerLimits(opts.peerLimits)
     const providers = new Providers({
       allow: opts.allow ?? [],
       lookup: async (topic) => {
@@ -174,23 +185,34 @@ export class Daemon extends EventEmitter {
         streams: () => this.router.streams(),
         inFlight: () => this.router.inFlightCount,
         methods: () => this.router.methodStats(),
-        metrics: () => this.router.metrics.exportJSON().metrics
+        metrics: () => this.router.metrics.exportJSON().metrics,
+        peerLimits: this.peerLimits.limits,
+        peerUsage: () => this.peerLimits.usage()
       })
     )
     const download = downloadAssetHandler(() => this.resolver, this.delegation, this.sources)
-    this.router.handle('downloadAsset', async (request, ctx) => {
-      const result = await download(request, ctx)
-      await this.noteUsed(request.source, result.asset.sha256)
-      return result
-    })
-    this.router.handle('loadModel', loadModelHandler(this.models, this.delegation, this.sources))
+    const bytesDownloaded = (response: { stats: { totalBytesDownloaded: number } }) => response.stats.totalBytesDownloaded
+    this.router.handle(
+      'downloadAsset',
+      this.peerLimits.limitLoads(async (request, ctx) => {
+        const result = await download(request, ctx)
+        await this.noteUsed(request.source, result.asset.sha256)
+        return result
+      }, bytesDownloaded)
+    )
+    this.router.handle('loadModel', this.peerLimits.limitLoads(loadModelHandler(this.models, this.delegation, this.sources), bytesDownloaded))
     this.router.handle('unloadModel', unloadModelHandler(this.models, this.delegation))
     this.router.handle(
       'infer',
       inferHandler({
         models: this.models,
         delegation: this.delegation,
-        limits: { maxTokens: this.opts.maxTokens ?? 4096, maxWindow: 256 },
+        limits: {
+          maxTokens: this.opts.maxTokens ?? 4096,
+          maxWindow: 256,
+          maxPromptBytes: this.opts.limits?.maxPromptBytes ?? DEFAULT_RESOURCE_LIMITS.maxPromptBytes
+        },
+        peerLimits: this.peerLimits,
         log: this.log,
         debug: this.opts.debug
       })
@@ -252,7 +274,8 @@ export class Daemon extends EventEmitter {
       allow: this.opts.allow ?? [],
       router: this.router,
       log: this.log,
-      protocolVersion: this.opts.protocolVersion
+      protocolVersion: this.opts.protocolVersion,
+      idleTimeoutMs: this.opts.idleTimeoutMs
     })
     for (const event of ['peer-joined', 'peer-left', 'peer-refused', 'protocol-mismatch']) {
       this.host.on(event, (...args: unknown[]) => this.emit(event, ...args))

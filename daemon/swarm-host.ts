@@ -12,8 +12,11 @@ import { formatKey } from '../shared/keys.ts'
 import { isQvacError } from '../shared/errors.ts'
 import type { Logger } from './log.ts'
 import type { CallerInfo, RpcRouter } from './rpc/router.ts'
+import { peerText } from './peer-text.ts'
+import { DEFAULT_IDLE_TIMEOUT_MS, keepAlive } from '../client/connect-daemon.ts'
 
 const GRACEFUL_CLOSE_MS = 1500
+const REFUSED_LINGER_MS = 2000
 
 interface PeerConnection {
   conn: SecretStream
@@ -38,6 +41,7 @@ export class SwarmHost extends EventEmitter {
   private readonly protocolVersion: number | undefined
   private readonly store: Corestore
   private readonly connections = new Map<SecretStream, PeerConnection>()
+  private readonly idleTimeoutMs: number
   private discovery: PeerDiscovery | null = null
 
   constructor(opts: {
@@ -50,6 +54,8 @@ export class SwarmHost extends EventEmitter {
     router: RpcRouter
     log: Logger
     protocolVersion?: number
+    /** An RPC peer silent for this long is dropped, its calls and streams ended. */
+    idleTimeoutMs?: number
   }) {
     super()
     this.topic = opts.topic
@@ -58,13 +64,10 @@ export class SwarmHost extends EventEmitter {
     this.log = opts.log
     this.protocolVersion = opts.protocolVersion
     this.store = opts.store
-    this.swarm = new Hyperswarm({
-      dht: opts.dht,
-      keyPair: opts.keyPair,
-      // Only incoming connections carry a payload: the daemon's own connections to drive seeders
-      // pass, and get replication without RPC (onconnection).
-      firewall: (remotePublicKey, payload) => payload !== null && this.refuses(remotePublicKey)
-    })
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    // No DHT-level firewall: a peer refused there only sees its connect time out (~3 s, then
+    // retries). Refused peers are let in and told so in the handshake instead (onconnection).
+    this.swarm = new Hyperswarm({ dht: opts.dht, keyPair: opts.keyPair })
     this.swarm.on('connection', (conn) => this.onconnection(conn))
   }
 
@@ -104,18 +107,29 @@ export class SwarmHost extends EventEmitter {
     return this.allow.length === 0 || this.allow.some((key) => b4a.equals(key, remotePublicKey))
   }
 
-  private refuses(remotePublicKey: Buffer): boolean {
-    if (this.allowed(remotePublicKey)) return false
-    const key = formatKey(remotePublicKey)
+  /**
+   * A peer outside the allowlist: no handler, no replication, only a handshake saying it is
+   * refused (the client's CONNECT_REFUSED), then the connection ends.
+   */
+  private refuse(conn: SecretStream, key: string): void {
     this.log.info(`refused peer ${key}: not in the allowlist`)
     this.emit('peer-refused', key)
-    return true
+    const { rpc, opened } = openRpcChannel(conn, { role: PeerRole.DAEMON, protocolVersion: this.protocolVersion, refused: true })
+    const close = () => {
+      clearTimeout(timer)
+      conn.end()
+    }
+    // Long enough for the handshake to leave; a peer that never opens the channel is cut anyway.
+    const timer = setTimeout(() => conn.destroy(), REFUSED_LINGER_MS)
+    opened.then(() => rpc.end().then(close, close), close)
+    conn.on('close', () => clearTimeout(timer))
   }
 
   private onconnection(conn: SecretStream): void {
     const key = formatKey(conn.remotePublicKey)
-    conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${err.code ?? err.message}`))
+    conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${peerText(err.code ?? err.message)}`))
     if (!this.allowed(conn.remotePublicKey)) {
+      if (!conn.isInitiator) return this.refuse(conn, key)
       // A seeder this daemon dialed for a drive: it replicates, it does not get to call anything.
       this.store.replicate(conn)
       return
@@ -135,15 +149,18 @@ export class SwarmHost extends EventEmitter {
     })
 
     opened.then(
-      () => {
+      (remote) => {
+        // A qvacd peer keeps alive every second: one silent for the idle timeout is gone (SIGKILL,
+        // cable pulled), and closing its connection ends its calls and frees its sequences.
+        keepAlive(conn, this.idleTimeoutMs)
         peer.accepted = true
-        this.log.info(`peer joined ${key}`)
+        this.log.info(`peer joined ${key} (qvacd ${peerText(remote.softwareVersion)})`)
         this.emit('peer-joined', key)
       },
       (err: Error) => {
         // The connection stays: a peer without qvac/rpc (a drive seeder, say) still replicates.
         if (isQvacError(err, 'PROTOCOL_VERSION_MISMATCH')) {
-          this.log.info(`refused qvac/rpc from ${key}: ${err.message}`)
+          this.log.info(`refused qvac/rpc from ${key}: ${peerText(err.message)}`)
           this.emit('protocol-mismatch', key, err)
         }
       }

@@ -14,6 +14,9 @@ export const ErrorCode = {
   DAEMON_ALREADY_RUNNING: 50010,
   INVALID_ARGUMENT: 50011,
   CLIENT_CLOSED: 50012,
+  RATE_LIMITED: 50013,
+  REQUEST_TOO_LARGE: 50014,
+  CONNECT_REFUSED: 50015,
   /** A method only the operator may call (control socket), asked by a swarm peer. */
   OPERATOR_ONLY: 50016,
 
@@ -21,6 +24,7 @@ export const ErrorCode = {
   MODEL_NOT_FOUND: 52002,
   INVALID_MODEL_FILE: 52003,
   UNSUPPORTED_MODEL_TYPE: 52004,
+  RESOURCE_LIMIT_EXCEEDED: 52005,
   /** A cached model that is loaded, asked to be removed without force. */
   MODEL_IN_USE: 52006,
 

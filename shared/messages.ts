@@ -35,30 +35,41 @@ export interface Handshake {
   protocolVersion: number
   softwareVersion: string
   role: PeerRole
+  /** Set by a daemon whose allowlist does not name the peer: the channel closes right after. */
+  refused?: boolean
 }
+
+// After role, appended: flags (bit 0 refused). Older peers stop reading before it.
+const HANDSHAKE_REFUSED = 1
 
 export const handshake: Encoding<Handshake> = {
   preencode(state, m) {
     c.uint.preencode(state, m.protocolVersion)
     c.string.preencode(state, m.softwareVersion)
     c.uint.preencode(state, m.role)
+    c.uint.preencode(state, m.refused ? HANDSHAKE_REFUSED : 0)
   },
   encode(state, m) {
     c.uint.encode(state, m.protocolVersion)
     c.string.encode(state, m.softwareVersion)
     c.uint.encode(state, m.role)
+    c.uint.encode(state, m.refused ? HANDSHAKE_REFUSED : 0)
   },
   decode(state) {
     const protocolVersion = c.uint.decode(state)
     // Anything after the version may differ in another version: read it only if it parses.
     let softwareVersion = 'unknown'
     let role: PeerRole = PeerRole.CLIENT
+    let flags = 0
     try {
       softwareVersion = c.string.decode(state)
       role = c.uint.decode(state) === PeerRole.DAEMON ? PeerRole.DAEMON : PeerRole.CLIENT
+      if (state.start < state.end) flags = c.uint.decode(state)
     } catch {}
     state.start = state.end
-    return { protocolVersion, softwareVersion, role }
+    const decoded: Handshake = { protocolVersion, softwareVersion, role }
+    if (flags & HANDSHAKE_REFUSED) decoded.refused = true
+    return decoded
   }
 }
 
@@ -469,6 +480,27 @@ export interface DaemonStatus {
   methods: MethodStatus[]
   /** The daemon's operator metrics since start: latency per method, TTFT, tokens/s, load times. */
   metrics: Record<string, MetricSummary>
+  /** What each remote peer may use (start flags --peer-*). */
+  peerLimits: PeerLimitSettings
+  /** What each remote peer uses now, for the peers with anything counted. */
+  peerUsage: PeerUsage[]
+}
+
+export interface PeerLimitSettings {
+  maxStreams: number
+  maxQueued: number
+  loadsPerMinute: number
+  downloadBytesPerHour: number
+}
+
+export interface PeerUsage {
+  publicKey: Buffer
+  activeStreams: number
+  queuedStreams: number
+  loadsLastMinute: number
+  bytesDownloadedLastHour: number
+  /** Calls refused with QUEUE_FULL or RATE_LIMITED by the per-peer limits. */
+  refusals: number
 }
 
 const peerStatus: Encoding<PeerStatus> = {
@@ -620,6 +652,44 @@ const metricTable: Encoding<Record<string, MetricSummary>> = {
   }
 }
 
+const peerLimits: Encoding<PeerLimitSettings> = {
+  preencode(state, m) {
+    for (const v of [m.maxStreams, m.maxQueued, m.loadsPerMinute, m.downloadBytesPerHour]) c.uint.preencode(state, v)
+  },
+  encode(state, m) {
+    for (const v of [m.maxStreams, m.maxQueued, m.loadsPerMinute, m.downloadBytesPerHour]) c.uint.encode(state, v)
+  },
+  decode(state) {
+    return {
+      maxStreams: c.uint.decode(state),
+      maxQueued: c.uint.decode(state),
+      loadsPerMinute: c.uint.decode(state),
+      downloadBytesPerHour: c.uint.decode(state)
+    }
+  }
+}
+
+const peerUsage: Encoding<PeerUsage> = {
+  preencode(state, m) {
+    c.fixed32.preencode(state, m.publicKey)
+    for (const v of [m.activeStreams, m.queuedStreams, m.loadsLastMinute, m.bytesDownloadedLastHour, m.refusals]) c.uint.preencode(state, v)
+  },
+  encode(state, m) {
+    c.fixed32.encode(state, m.publicKey)
+    for (const v of [m.activeStreams, m.queuedStreams, m.loadsLastMinute, m.bytesDownloadedLastHour, m.refusals]) c.uint.encode(state, v)
+  },
+  decode(state) {
+    return {
+      publicKey: c.fixed32.decode(state),
+      activeStreams: c.uint.decode(state),
+      queuedStreams: c.uint.decode(state),
+      loadsLastMinute: c.uint.decode(state),
+      bytesDownloadedLastHour: c.uint.decode(state),
+      refusals: c.uint.decode(state)
+    }
+  }
+}
+
 export const statusRequest = c.none
 
 export const statusResponse: Encoding<DaemonStatus> = {
@@ -637,6 +707,8 @@ export const statusResponse: Encoding<DaemonStatus> = {
     c.uint.preencode(state, m.inFlight)
     c.array(methodStatus).preencode(state, m.methods)
     metricTable.preencode(state, m.metrics)
+    peerLimits.preencode(state, m.peerLimits)
+    c.array(peerUsage).preencode(state, m.peerUsage)
   },
   encode(state, m) {
     c.fixed32.encode(state, m.publicKey)
@@ -652,6 +724,8 @@ export const statusResponse: Encoding<DaemonStatus> = {
     c.uint.encode(state, m.inFlight)
     c.array(methodStatus).encode(state, m.methods)
     metricTable.encode(state, m.metrics)
+    peerLimits.encode(state, m.peerLimits)
+    c.array(peerUsage).encode(state, m.peerUsage)
   },
   decode(state) {
     return {
@@ -667,7 +741,9 @@ export const statusResponse: Encoding<DaemonStatus> = {
       streams: c.array(streamStatus).decode(state),
       inFlight: c.uint.decode(state),
       methods: c.array(methodStatus).decode(state),
-      metrics: metricTable.decode(state)
+      metrics: metricTable.decode(state),
+      peerLimits: peerLimits.decode(state),
+      peerUsage: c.array(peerUsage).decode(state)
     }
   }
 }

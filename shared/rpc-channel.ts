@@ -18,13 +18,14 @@ export interface RpcChannel {
  */
 export function openRpcChannel(
   stream: Duplex,
-  opts: { role: PeerRole; protocolVersion?: number; openTimeoutMs?: number }
+  opts: { role: PeerRole; protocolVersion?: number; openTimeoutMs?: number; refused?: boolean }
 ): RpcChannel {
   const local: Handshake = {
     protocolVersion: opts.protocolVersion ?? PROTOCOL_VERSION,
     softwareVersion: SOFTWARE_VERSION,
     role: opts.role
   }
+  if (opts.refused) local.refused = true
   const rpc = new ProtomuxRPC(stream, {
     protocol: RPC_PROTOCOL,
     handshake: local,

@@ -110,5 +110,5 @@ test('a daemon with an allowlist still fetches from seeders it dials, which get 
   t.is(fetched.stats.sourceType, 'hyperdrive', 'the seeder outside the allowlist served the drive')
 
   const asSeeder = await connect({ topic: 'qvacd-test', bootstrap: testnet.bootstrap, keyPair: seeder.swarm.keyPair, connectTimeout: 2000 }).catch((e) => e)
-  t.is(asSeeder.code, ErrorCode.CONNECT_FAILED, 'but it cannot call the daemon')
+  t.is(asSeeder.code, ErrorCode.CONNECT_REFUSED, 'but it cannot call the daemon')
 })

@@ -97,7 +97,7 @@ test('a non-empty allowlist refuses other peers before any handler runs', async 
   const refused = once(daemon, 'peer-refused')
 
   const err = await connect({ topic: 'qvacd-test', bootstrap: testnet.bootstrap, connectTimeout: 3000 }).catch((e) => e)
-  t.is(err.code, ErrorCode.CONNECT_FAILED, err.message)
+  t.is(err.code, ErrorCode.CONNECT_REFUSED, err.message)
   await refused
   t.is(daemon.router.methodStats().reduce((n, m) => n + m.calls, 0), 0, 'no handler ran for the stranger')
 

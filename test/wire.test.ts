@@ -66,7 +66,11 @@ test('status response round-trips through its codec', (t) => {
     metrics: {
       'ping.totalServerMs': { type: 'duration', count: 7, min: 0.01, max: 2.5, avg: 0.4, sum: 2.8, last: 0.02, p50: 0.05, p90: 1.1, p95: 2.4, p99: 2.5 },
       'infer.tokensPerSecond': { type: 'rate', count: 1, min: 2000, max: 2000, avg: 2000, sum: 2000, last: 2000, p50: 2000, p90: 2000, p95: 2000, p99: 2000 }
-    }
+    },
+    peerLimits: { maxStreams: 4, maxQueued: 8, loadsPerMinute: 30, downloadBytesPerHour: 8 * 2 ** 30 },
+    peerUsage: [
+      { publicKey: crypto.randomBytes(32), activeStreams: 2, queuedStreams: 1, loadsLastMinute: 3, bytesDownloadedLastHour: 669440, refusals: 4 }
+    ]
   }
   t.alike(c.decode(statusResponse, c.encode(statusResponse, status)), status)
 })

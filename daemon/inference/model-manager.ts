@@ -16,6 +16,8 @@ import type { Logger } from '../log.ts'
 import type { SourceAccess } from '../resolve/source-access.ts'
 import { defaultThreads, type LlamaBackend } from './backend.ts'
 import { SequencePool } from './sequence-pool.ts'
+import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from '../limits/defaults.ts'
+import { MemoryBudget, estimateModel, limitError } from '../limits/memory-budget.ts'
 
 export interface ManagedModel {
   modelId: string
@@ -32,6 +34,8 @@ export interface ManagedModel {
   file: string
   /** Last load or infer call for it (ms since the epoch): what the keep-alive measures. */
   lastUsedAt: number
+  /** Gives back the model's share of the memory budget. */
+  releaseMemory(): void
 }
 
 /** Gets a model file on local disk, measured (the daemon's resolver). */
@@ -41,7 +45,14 @@ export type ResolveModelFile = (
 ) => Promise<{ path: string; stats: DownloadStats }>
 
 const GGUF_MAGIC = Buffer.from('GGUF')
-const DEFAULT_CONTEXT_CAP = 4096
+
+interface ModelSettings {
+  contextSize?: number
+  threads: number
+  gpu: boolean
+  sequences: number
+  maxQueueDepth: number
+}
 
 /**
  * The loaded models. One instance per file and configuration, reference-counted: loading the same
@@ -54,6 +65,8 @@ export class ModelManager {
   private readonly log: Logger
   private readonly maxQueueDepth: number
   private readonly threads: number
+  private readonly limits: ResourceLimits
+  private readonly memory: MemoryBudget
   private readonly models = new Map<string, ManagedModel>()
   private readonly loading = new Map<string, Promise<ManagedModel>>()
 
@@ -63,12 +76,20 @@ export class ModelManager {
     log: Logger
     threads?: number
     maxQueueDepth?: number
+    limits?: Partial<ResourceLimits>
   }) {
     this.backend = opts.backend
     this.resolve = opts.resolve
     this.log = opts.log
     this.threads = opts.threads ?? defaultThreads()
     this.maxQueueDepth = opts.maxQueueDepth ?? 32
+    this.limits = { ...DEFAULT_RESOURCE_LIMITS, ...opts.limits }
+    this.memory = new MemoryBudget({ maxMemory: this.limits.maxMemory, headroom: this.limits.memoryHeadroom })
+  }
+
+  /** Bytes the loaded models hold by their estimates (what --max-memory counts). */
+  get reservedMemory(): number {
+    return this.memory.reserved
   }
 
   /** `access`: what the caller's source may reach (the daemon's source policy for this caller). */
@@ -77,17 +98,9 @@ export class ModelManager {
     if (request.modelType !== 'llm') {
       throw new QvacError('UNSUPPORTED_MODEL_TYPE', `model type "${request.modelType}" is not supported (supported: llm)`)
     }
+    // Checked before the source is fetched: a config out of bounds costs nothing.
+    const config = this.settings(request.config)
     const resolved = await this.resolve(request.source, { signal, access })
-    const config = {
-      contextSize: request.config.contextSize,
-      threads: request.config.threads ?? this.threads,
-      gpu: request.config.gpu ?? false,
-      sequences: request.config.sequences ?? 1,
-      maxQueueDepth: request.config.maxQueueDepth ?? this.maxQueueDepth
-    }
-    if (config.sequences < 1 || config.sequences > 64) {
-      throw new QvacError('INVALID_ARGUMENT', `sequences must be between 1 and 64, got ${config.sequences}`)
-    }
     const modelId = crypto
       .createHash('sha256')
       .update(JSON.stringify([resolved.path, config]))
@@ -99,6 +112,12 @@ export class ModelManager {
     if (!managed) {
       let pending = this.loading.get(modelId)
       if (!pending) {
+        if (this.models.size + this.loading.size >= this.limits.maxModels) {
+          throw limitError(`${this.limits.maxModels} models are loaded, the daemon's limit; unload one first`, {
+            limit: 'max-models',
+            maxModels: this.limits.maxModels
+          })
+        }
         pending = this.open(modelId, request.source, resolved.path, config, signal)
         this.loading.set(modelId, pending)
         pending.then(
@@ -125,6 +144,27 @@ export class ModelManager {
     }
     if (initialized > 0) managed.loadStats = stats
     return { model: managed, stats }
+  }
+
+  /** The request's config with defaults, or a typed refusal: nothing out of the daemon's bounds is tried. */
+  private settings(requested: LoadModelRequest['config']): ModelSettings {
+    const { maxContext, maxSequences } = this.limits
+    const config: ModelSettings = {
+      contextSize: requested.contextSize,
+      threads: requested.threads ?? this.threads,
+      gpu: requested.gpu ?? false,
+      sequences: requested.sequences ?? 1,
+      maxQueueDepth: requested.maxQueueDepth ?? this.maxQueueDepth
+    }
+    const bounded = (field: string, value: number, min: number, max: number, limit: string) => {
+      if (value < min) throw new QvacError('INVALID_ARGUMENT', `${field} must be at least ${min}, got ${value}`, { details: { field } })
+      if (value > max) throw limitError(`${field} ${value} is over the daemon's limit of ${max}`, { field, limit, max })
+    }
+    if (config.contextSize !== undefined) bounded('contextSize', config.contextSize, 1, maxContext, 'max-context')
+    bounded('sequences', config.sequences, 1, maxSequences, 'max-sequences')
+    bounded('threads', config.threads, 1, Math.max(this.threads, defaultThreads()) + 1, 'threads')
+    bounded('maxQueueDepth', config.maxQueueDepth, 0, Math.max(this.maxQueueDepth, 1024), 'max-queue-depth')
+    return config
   }
 
   get(modelId: string): ManagedModel {
@@ -195,17 +235,25 @@ export class ModelManager {
     modelId: string,
     source: string,
     file: string,
-    config: { contextSize?: number; threads: number; gpu: boolean; sequences: number; maxQueueDepth: number },
+    config: ModelSettings,
     signal: AbortSignal
   ): Promise<ManagedModel> {
     const started = performance.now()
     const sizeBytes = await assertGguf(file)
     const llama = await this.backend.get()
+    // Estimated on the header and reserved before any allocation: a load that would not fit is refused here.
+    const estimate = await estimateModel(llama, file, {
+      contextSize: config.contextSize,
+      sequences: config.sequences,
+      maxContext: this.limits.maxContext
+    })
+    const memory = this.memory.reserve(estimate.bytes)
 
     let model: LlamaModel
     try {
       model = await llama.loadModel({ modelPath: file, gpuLayers: config.gpu ? 'auto' : 0, loadSignal: signal })
     } catch (err) {
+      memory.release()
       if (signal.aborted) throw signal.reason
       throw new QvacError('MODEL_LOAD_FAILED', `could not load ${path.basename(file)}: ${(err as Error).message}`, {
         cause: err
@@ -214,14 +262,16 @@ export class ModelManager {
     let context: LlamaContext
     try {
       context = await model.createContext({
-        contextSize: config.contextSize ?? Math.min(model.trainContextSize, DEFAULT_CONTEXT_CAP),
+        contextSize: estimate.contextSize,
         sequences: config.sequences,
         threads: config.threads
       })
     } catch (err) {
+      memory.release()
       await model.dispose()
       throw new QvacError('MODEL_LOAD_FAILED', `could not create a context: ${(err as Error).message}`, { cause: err })
     }
+    memory.allocated()
     const sequences = Array.from({ length: config.sequences }, () => context.getSequence())
     const general = model.fileInfo.metadata.general
     const initTime = performance.now() - started
@@ -257,7 +307,8 @@ export class ModelManager {
       loadedAt: Date.now(),
       references: 0,
       file,
-      lastUsedAt: Date.now()
+      lastUsedAt: Date.now(),
+      releaseMemory: memory.release
     }
   }
 
@@ -267,6 +318,8 @@ export class ModelManager {
       await m.model.dispose()
     } catch (err) {
       this.log.error(`disposing model ${m.modelId}`, err)
+    } finally {
+      m.releaseMemory()
     }
   }
 }

@@ -3,15 +3,18 @@ import type { Delegation } from '../delegation/delegation.ts'
 import type { InferRequest, InferStats, StopReason, StreamTrailer } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
 import type { ModelManager } from '../inference/model-manager.ts'
-import { chatPrompt, completionPrompt } from '../inference/prompt.ts'
+import { chatPrompt, completionPrompt, promptBytes } from '../inference/prompt.ts'
 import { generate, type SamplingParams } from '../inference/generate.ts'
 import type { Handler } from './router.ts'
+import type { PeerLimits } from '../limits/peer-limits.ts'
 
 export interface InferLimits {
   /** The largest `maxTokens` a request may ask for. */
   maxTokens: number
   /** The largest window a client may grant up front. */
   maxWindow: number
+  /** The largest prompt in UTF-8 bytes (prompt, or all message contents), checked before tokenizing. */
+  maxPromptBytes: number
 }
 
 // As llama.cpp's server: sampling defaults when the request leaves them out.
@@ -25,10 +28,11 @@ export function inferHandler(opts: {
   models: ModelManager
   delegation: Delegation
   limits: InferLimits
+  peerLimits: PeerLimits
   log: Logger
   debug?: boolean
 }): Handler<'infer'> {
-  const { models, delegation, limits, log, debug = false } = opts
+  const { models, delegation, limits, peerLimits, log, debug = false } = opts
   return async (request, ctx) => {
     const started = performance.now()
     const stream = ctx.streams.open({
@@ -56,8 +60,12 @@ export function inferHandler(opts: {
       }
     })
 
+    let leavePeerSlot: (() => void) | null = null
     try {
       const params = validate(request, limits)
+      const signal = AbortSignal.any([ctx.signal, stream.cancelled.signal])
+      // A peer's streams past its own limit wait here, not in the model's queue other peers share.
+      leavePeerSlot = await peerLimits.enterStream(ctx.caller, signal)
       // A model loaded through a provider lives there; a call may also name a provider itself.
       const remote = delegation.remoteModel(request.modelId)
       const forwarded = remote
@@ -69,8 +77,8 @@ export function inferHandler(opts: {
       const managed = models.get(request.modelId)
       const prompt =
         request.messages !== undefined
-          ? chatPrompt(managed.model, managed.chatWrapper, request.messages)
-          : completionPrompt(managed.model, request.prompt as string)
+          ? await chatPrompt(managed.model, managed.chatWrapper, request.messages)
+          : await completionPrompt(managed.model, request.prompt as string)
       if (prompt.tokens.length >= managed.info.contextSize) {
         throw new QvacError(
           'PROMPT_TOO_LONG',
@@ -79,7 +87,6 @@ export function inferHandler(opts: {
         )
       }
 
-      const signal = AbortSignal.any([ctx.signal, stream.cancelled.signal])
       const lease = await managed.pool.acquire(signal)
       if (ctx.profile) ctx.profile.queueMs = lease.queueMs
       let result
@@ -117,6 +124,7 @@ export function inferHandler(opts: {
       if (!(err instanceof QvacError) || err.name === 'INFERENCE_FAILED') log.error(`infer on ${request.modelId} failed`, err)
       return trailer({ stopReason: 'error', error: toWireError(err, debug) })
     } finally {
+      leavePeerSlot?.()
       ctx.streams.delete(stream)
     }
   }
@@ -138,6 +146,12 @@ function validate(request: InferRequest, limits: InferLimits): SamplingParams {
     throw invalid('give exactly one of prompt and messages', 'prompt')
   }
   if (request.messages !== undefined && request.messages.length === 0) throw invalid('messages is empty', 'messages')
+  const bytes = promptBytes(request.prompt, request.messages)
+  if (bytes > limits.maxPromptBytes) {
+    throw new QvacError('PROMPT_TOO_LONG', `the prompt is ${bytes} bytes; this daemon takes at most ${limits.maxPromptBytes}`, {
+      details: { promptBytes: bytes, maxPromptBytes: limits.maxPromptBytes }
+    })
+  }
   if (request.maxTokens < 1 || request.maxTokens > limits.maxTokens) {
     throw invalid(`maxTokens must be between 1 and ${limits.maxTokens}, got ${request.maxTokens}`, 'maxTokens')
   }

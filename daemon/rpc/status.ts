@@ -1,6 +1,6 @@
 import b4a from 'b4a'
 import type { Handler } from './router.ts'
-import type { MethodStatus, ModelStatus, PeerStatus, StreamStatus } from '../../shared/messages.ts'
+import type { MethodStatus, ModelStatus, PeerLimitSettings, PeerStatus, PeerUsage, StreamStatus } from '../../shared/messages.ts'
 import type { MetricSummary } from '../../shared/profiler/types.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
 
@@ -16,6 +16,8 @@ export interface StatusSource {
   inFlight(): number
   methods(): MethodStatus[]
   metrics(): Record<string, MetricSummary>
+  peerLimits: PeerLimitSettings
+  peerUsage(): PeerUsage[]
 }
 
 export function statusHandler(source: StatusSource): Handler<'status'> {
@@ -36,7 +38,9 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       streams: source.streams(),
       inFlight: Math.max(0, source.inFlight() - 1),
       methods: source.methods(),
-      metrics: source.metrics()
+      metrics: source.metrics(),
+      peerLimits: source.peerLimits,
+      peerUsage: source.peerUsage()
     }
   }
 }

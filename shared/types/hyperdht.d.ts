@@ -15,6 +15,8 @@ declare module 'hyperdht' {
     rawStream: { remoteHost?: string; remotePort?: number }
     userData: unknown
     opened: Promise<boolean>
+    /** True on the side that dialed. */
+    isInitiator: boolean
     setTimeout(ms: number): void
     setKeepAlive(ms: number): void
   }
