@@ -18,11 +18,12 @@ export interface PreparedPrompt {
 }
 
 /**
- * node-llama-cpp tokenizes synchronously (measured: ~2 ms per 8 KiB, ~2.4 s per MiB on the test
- * model), so text is tokenized in slices of this many characters with the event loop let through
- * between them: no prompt blocks other peers for longer than one slice.
+ * node-llama-cpp tokenizes synchronously, and slower than linearly (measured on the test model:
+ * 1 MiB in one call 2.4–5 s; 8 KiB slices 20–30 ms each on a busy 2-core machine), so text is
+ * tokenized in slices of this many characters with the event loop let through between them: no
+ * prompt blocks other peers for longer than one slice (~3 ms).
  */
-export const TOKENIZE_SLICE_CHARS = 8192
+export const TOKENIZE_SLICE_CHARS = 1024
 
 /** UTF-8 bytes of a request's prompt text: what --max-prompt-bytes bounds, checked before tokenizing. */
 export function promptBytes(prompt: string | undefined, messages: ChatMessage[] | undefined): number {
