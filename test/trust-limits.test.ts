@@ -10,6 +10,7 @@ import type { Daemon } from '../daemon/index.ts'
 import { connectClient, loopbackTestnet, startDaemon } from './helpers/swarm.ts'
 import { eventually, tinyModel } from './helpers/model.ts'
 import { startSeeder } from './helpers/seeder.ts'
+import { runQvacd, startQvacd } from './helpers/cli.ts'
 import type { Assertion } from 'brittle'
 import HyperDHT from 'hyperdht'
 
@@ -250,6 +251,24 @@ test('per-peer loads per minute and bytes per hour: RATE_LIMITED for that peer o
   const status = await local.status()
   t.is(status.peerUsage.length, 3, 'status lists the three peers')
   t.ok(status.peerUsage.some((p) => p.bytesDownloadedLastHour === 64 * 1024 && p.refusals === 1), 'with their bytes and refusals')
+})
+
+test('qvacd start takes the limits as flags; qvacd status shows the per-peer limits', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const storage = await t.tmp()
+  const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+  const flags = ['--max-context', '64', '--peer-max-streams', '2', '--peer-loads-per-minute', '5', '--idle-timeout', '3000']
+  await startQvacd(t, ['--topic', 'limits-cli', '--storage', storage, '--bootstrap', bootstrap, ...flags])
+  const { code, stdout } = await runQvacd(['status', '--storage', storage, '--json'])
+  t.is(code, 0)
+  const status = JSON.parse(stdout)
+  t.is(status.peerLimits.maxStreams, 2, '--peer-max-streams')
+  t.is(status.peerLimits.loadsPerMinute, 5, '--peer-loads-per-minute')
+  t.is(status.peerLimits.maxQueued, 8, 'the defaults for the others')
+  const local = await connectLocal({ storage })
+  t.teardown(() => local.close())
+  const err = await local.loadModel({ source: 'any.gguf', config: { contextSize: 65 } }).catch((e) => e)
+  t.is(err.code, ErrorCode.RESOURCE_LIMIT_EXCEEDED, `--max-context: ${err.message}`)
 })
 
 test('peer strings are escaped for logs: no forged line, no terminal escape', (t) => {

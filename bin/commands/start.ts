@@ -25,6 +25,16 @@ export async function runStart(opts: {
   allowPrivateSources?: boolean | string
   keepAlive: number
   maxCacheSize: number
+  maxContext?: number
+  maxSequences?: number
+  maxModels?: number
+  maxMemory?: number
+  maxPromptBytes?: number
+  peerMaxStreams?: number
+  peerMaxQueued?: number
+  peerLoadsPerMinute?: number
+  peerDownloadBytesPerHour?: number
+  idleTimeout?: number
   debug?: boolean
   json?: boolean
 }): Promise<void> {
@@ -48,6 +58,20 @@ export async function runStart(opts: {
     allowPrivateSources: typeof opts.allowPrivateSources === 'string' ? opts.allowPrivateSources.split(',') : opts.allowPrivateSources,
     keepAliveMs: opts.keepAlive,
     cacheMaxBytes: opts.maxCacheSize,
+    limits: definedOnly({
+      maxContext: opts.maxContext,
+      maxSequences: opts.maxSequences,
+      maxModels: opts.maxModels,
+      maxMemory: opts.maxMemory,
+      maxPromptBytes: opts.maxPromptBytes
+    }),
+    peerLimits: definedOnly({
+      maxStreams: opts.peerMaxStreams,
+      maxQueued: opts.peerMaxQueued,
+      loadsPerMinute: opts.peerLoadsPerMinute,
+      downloadBytesPerHour: opts.peerDownloadBytesPerHour
+    }),
+    idleTimeoutMs: opts.idleTimeout,
     debug: opts.debug,
     log
   })
@@ -105,4 +129,9 @@ export async function runStart(opts: {
       ].join('\n')
     )
   }
+}
+
+/** The flags given, so the daemon's defaults fill the rest. */
+function definedOnly<T extends Record<string, number | undefined>>(values: T): Partial<Record<keyof T, number>> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<Record<keyof T, number>>
 }

@@ -24,7 +24,9 @@ export function statusToJson(status: DaemonStatus) {
     streams: status.streams.map((s) => ({ ...s, peer: s.peer ? formatKey(s.peer) : 'local' })),
     inFlight: status.inFlight,
     methods: status.methods,
-    metrics: status.metrics
+    metrics: status.metrics,
+    peerLimits: status.peerLimits,
+    peerUsage: status.peerUsage.map((p) => ({ ...p, publicKey: formatKey(p.publicKey) }))
   }
 }
 
@@ -87,6 +89,21 @@ export function statusToTable(status: DaemonStatus): string {
       peers.push([formatKey(p.publicKey), `${formatDuration(now - p.connectedAt)} ago`, p.calls, p.inFlight])
     }
     parts.push(peers.toString())
+  }
+  if (status.peerUsage.length > 0) {
+    const l = status.peerLimits
+    const usage = plainTable(['PEER', 'STREAMS', 'QUEUED', 'LOADS/MIN', 'DOWNLOADED/H', 'REFUSED'])
+    for (const p of status.peerUsage) {
+      usage.push([
+        formatKey(p.publicKey).slice(0, 12),
+        `${p.activeStreams}/${l.maxStreams}`,
+        `${p.queuedStreams}/${l.maxQueued}`,
+        `${p.loadsLastMinute}/${l.loadsPerMinute}`,
+        `${formatBytes(p.bytesDownloadedLastHour)}/${formatBytes(l.downloadBytesPerHour)}`,
+        p.refusals
+      ])
+    }
+    parts.push(usage.toString())
   }
   return parts.join('\n\n').replace(/ +$/gm, '')
 }
