@@ -132,8 +132,15 @@ test('a prompt over --max-prompt-bytes is refused before tokenizing; the largest
   t.is(trailer!.error?.code, ErrorCode.PROMPT_TOO_LONG, 'tokenized, then too long for the 512-token context')
   t.ok(loaded.pings > 1, `the other peer was answered ${loaded.pings} times meanwhile`)
   t.comment(`1 MiB prompt refused after ${(performance.now() - started).toFixed(0)} ms`)
-  t.comment(`event loop while idle:   ${loaded === baseline ? '' : baseline.summary}`)
+  t.comment(`event loop while idle:   ${baseline.summary}`)
   t.comment(`event loop with 1 MiB:   ${loaded.summary}`)
+
+  // The issue's probe: 15 MB, which blocked the daemon 4.4–5.3 s tokenizing before any check.
+  let probe: Awaited<ReturnType<typeof peer.infer>['trailer']> | null = null
+  const sent = performance.now()
+  const huge = await pingWhile(other, peer.infer({ modelId, prompt: 'x'.repeat(15_000_000), maxTokens: 4 }).trailer.then((x) => (probe = x)))
+  t.is(probe!.error?.code, ErrorCode.PROMPT_TOO_LONG, probe!.error?.message)
+  t.comment(`15 MB prompt refused after ${(performance.now() - sent).toFixed(0)} ms; event loop: ${huge.summary}`)
 })
 
 /** Pings in a loop until `until` settles; the event loop's delay meanwhile. */

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto'
+import os from 'node:os'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import {
@@ -162,8 +163,9 @@ export class ModelManager {
     }
     if (config.contextSize !== undefined) bounded('contextSize', config.contextSize, 1, maxContext, 'max-context')
     bounded('sequences', config.sequences, 1, maxSequences, 'max-sequences')
-    bounded('threads', config.threads, 1, Math.max(this.threads, defaultThreads()) + 1, 'threads')
-    bounded('maxQueueDepth', config.maxQueueDepth, 0, Math.max(this.maxQueueDepth, 1024), 'max-queue-depth')
+    bounded('threads', config.threads, 1, Math.max(this.threads, os.availableParallelism()), 'threads')
+    // A load may shorten the daemon's queue, not lengthen it.
+    bounded('maxQueueDepth', config.maxQueueDepth, 0, this.maxQueueDepth, 'max-queue-depth')
     return config
   }
 

@@ -3,6 +3,8 @@ import { GgufInsights, readGgufFileInfo, type Llama } from 'node-llama-cpp'
 import { QvacError } from '../../shared/errors.ts'
 
 const MiB = 1024 * 1024
+// Not needed for the estimate, and the bulk of the header (reading them stalled the event loop).
+const VOCABULARY_KEYS = ['tokenizer.ggml.tokens', 'tokenizer.ggml.scores', 'tokenizer.ggml.token_type', 'tokenizer.ggml.merges']
 
 /** A model's size as node-llama-cpp estimates it, with the context size it will get. */
 export interface ModelEstimate {
@@ -23,7 +25,10 @@ export async function estimateModel(
 ): Promise<ModelEstimate> {
   let insights: GgufInsights
   try {
-    insights = await GgufInsights.from(await readGgufFileInfo(file), llama)
+    insights = await GgufInsights.from(
+      await readGgufFileInfo(file, { sourceType: 'filesystem', ignoreKeys: VOCABULARY_KEYS, logWarnings: false }),
+      llama
+    )
   } catch (err) {
     throw new QvacError('INVALID_MODEL_FILE', `the model file's header cannot be read: ${(err as Error).message}`)
   }
