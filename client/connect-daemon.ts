@@ -39,6 +39,7 @@ export interface ConnectOptions {
 }
 
 const DEFAULT_OPEN_TIMEOUT_MS = 5000
+const RETRY_DELAYS_MS = [100, 250, 500, 1000]
 
 /** How often both ends of a qvacd connection send a keep-alive (an empty encrypted message). */
 export const KEEP_ALIVE_MS = 1000
@@ -54,7 +55,6 @@ export function keepAlive(stream: SecretStream, idleTimeoutMs = DEFAULT_IDLE_TIM
   stream.setKeepAlive(KEEP_ALIVE_MS)
   stream.setTimeout(idleTimeoutMs)
 }
-const RETRY_DELAYS_MS = [100, 250, 500, 1000]
 
 /**
  * Connects to a daemon over HyperDHT, by topic (lookup, then race the candidates) or by key.
