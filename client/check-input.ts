@@ -2,12 +2,13 @@ import { QvacError } from '../shared/errors.ts'
 
 /**
  * Numbers a caller passes are checked before they are encoded: the wire's uints would otherwise
- * throw a plain RangeError or silently truncate (`maxTokens: 1.5` became 1).
+ * throw a plain RangeError or silently truncate (`maxTokens: 1.5` became 1). Ranges beyond that
+ * (maxTokens ≥ 1, the daemon's limits) are the daemon's to judge.
  */
-export function checkUint(field: string, value: unknown, min = 0): void {
+export function checkUint(field: string, value: unknown): void {
   if (value === undefined) return
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new QvacError('INVALID_ARGUMENT', `${field} must be an integer of at least ${min}, got ${describe(value)}`, {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new QvacError('INVALID_ARGUMENT', `${field} must be a non-negative integer, got ${describe(value)}`, {
       details: { field }
     })
   }

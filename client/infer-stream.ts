@@ -240,12 +240,12 @@ export class InferStream implements AsyncIterable<InferChunk> {
 function checkInput(input: InferInput, window: number): void {
   checkString('modelId', input.modelId)
   checkString('prompt', input.prompt)
-  checkUint('maxTokens', input.maxTokens, 1)
+  checkUint('maxTokens', input.maxTokens)
   checkFinite('temperature', input.temperature)
   checkFinite('topP', input.topP)
   checkUint('topK', input.topK)
   checkUint('seed', input.seed)
-  checkUint('window', window, 1)
+  checkUint('window', window)
   for (const [i, m] of (input.messages ?? []).entries()) checkString(`messages[${i}].content`, m.content)
   for (const [i, stop] of (input.stop ?? []).entries()) checkString(`stop[${i}]`, stop)
 }

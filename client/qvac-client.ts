@@ -121,10 +121,10 @@ export class QvacClient extends EventEmitter {
   async loadModel(input: LoadModelInput, opts?: CallOptions): Promise<Profiled<LoadModelResponse>> {
     checkString('source', input.source)
     const config = input.config ?? {}
-    checkUint('config.contextSize', config.contextSize, 1)
-    checkUint('config.threads', config.threads, 1)
+    checkUint('config.contextSize', config.contextSize)
+    checkUint('config.threads', config.threads)
     checkBoolean('config.gpu', config.gpu)
-    checkUint('config.sequences', config.sequences, 1)
+    checkUint('config.sequences', config.sequences)
     checkUint('config.maxQueueDepth', config.maxQueueDepth)
     const request: LoadModelRequest = {
       source: input.source,
