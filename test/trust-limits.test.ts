@@ -11,6 +11,7 @@ import { connectClient, loopbackTestnet, startDaemon } from './helpers/swarm.ts'
 import { eventually, tinyModel } from './helpers/model.ts'
 import { startSeeder } from './helpers/seeder.ts'
 import { runQvacd, startQvacd } from './helpers/cli.ts'
+import { statusToTable } from '../bin/format/status.ts'
 import type { Assertion } from 'brittle'
 import HyperDHT from 'hyperdht'
 
@@ -258,6 +259,8 @@ test('per-peer loads per minute and bytes per hour: RATE_LIMITED for that peer o
   const status = await local.status()
   t.is(status.peerUsage.length, 3, 'status lists the three peers')
   t.ok(status.peerUsage.some((p) => p.bytesDownloadedLastHour === 64 * 1024 && p.refusals === 1), 'with their bytes and refusals')
+  const table = statusToTable(status)
+  t.ok(table.includes('LOADS/MIN') && table.includes('2/2') && table.includes('64.0 KiB/32.0 KiB'), 'qvacd status prints usage against the limits')
 })
 
 test('qvacd start takes the limits as flags; qvacd status shows the per-peer limits', async (t) => {
