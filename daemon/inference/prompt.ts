@@ -37,8 +37,9 @@ export function promptBytes(prompt: string | undefined, messages: ChatMessage[] 
 export async function completionPrompt(model: LlamaModel, prompt: string): Promise<PreparedPrompt> {
   const bos = model.tokens.bos
   const prependBos = bos !== null && model.tokens.shouldPrependBosToken
-  const text = await tokenizeInSlices(model.tokenizer, prompt, false, prependBos ? 'trimLeadingSpace' : undefined)
-  return { tokens: prependBos ? [bos, ...text] : text, stops: [] }
+  const tokens = await tokenizeInSlices(model.tokenizer, prompt, false, prependBos ? 'trimLeadingSpace' : undefined)
+  if (prependBos) tokens.unshift(bos)
+  return { tokens, stops: [] }
 }
 
 /** Chat messages rendered by the model's chat template, ready for the assistant's turn. */
