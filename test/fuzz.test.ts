@@ -13,7 +13,7 @@ import type { Testnet } from 'hyperdht/testnet.js'
 import type { Assertion } from 'brittle'
 import { connectClient, loopbackTestnet, startDaemon } from './helpers/swarm.ts'
 
-const ROUNDS = 50 // × 7 methods × 1 mutation each = 350 malformed requests
+const ROUNDS = 40 // × 10 methods × 1 mutation each = 400 malformed requests
 
 /** A valid request per method (short deadlines, so a mutation that still decodes ends soon). */
 const samples: { [M in MethodName]: unknown } = {
@@ -23,7 +23,10 @@ const samples: { [M in MethodName]: unknown } = {
   loadModel: { source: 'model.gguf', modelType: 'llm', config: { contextSize: 64, threads: 1, sequences: 1 } },
   unloadModel: { modelId: 'abcdef0123456789' },
   infer: { streamId: 9, window: 4, modelId: 'abcdef0123456789', prompt: 'hi', maxTokens: 4, temperature: 0.5, stop: ['x'] },
-  cancel: { streamId: 9 }
+  cancel: { streamId: 9 },
+  listCache: null,
+  removeCache: { target: 'abcdef0123456789', force: true },
+  listLoaded: null
 }
 
 /** Well-formed requests with hostile values: they pass decoding and reach each handler. */
@@ -52,7 +55,10 @@ const hostile: { [M in MethodName]: unknown[] } = {
     { streamId: 5, window: 2 ** 40, modelId: 'm', prompt: 'x', maxTokens: 1, temperature: -1, topP: 7, stop: [] },
     { streamId: 6, window: 4, modelId: 'm', messages: [], maxTokens: 1, stop: [] }
   ],
-  cancel: [{ streamId: 0 }, { streamId: 2 ** 50 }]
+  cancel: [{ streamId: 0 }, { streamId: 2 ** 50 }],
+  listCache: [null],
+  removeCache: [{ target: '', force: true }, { target: '/etc/passwd', force: true }, { target: '../../x', force: false }],
+  listLoaded: [null]
 }
 
 /** A raw qvac/rpc channel to the daemon: a valid handshake, then whatever bytes the test sends. */
