@@ -147,7 +147,7 @@ test('keep-alive unloads an idle model; --max-cache-size evicts the least recent
   t.ok(listing.totalBytes <= limit)
 })
 
-test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps works for them, without local paths', { timeout: 240_000 }, async (t) => {
+test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps and status work for them, without local paths', { timeout: 240_000 }, async (t) => {
   const testnet = await loopbackTestnet(t)
   const storage = await t.tmp()
   const { info } = await startQvacd(t, ['--topic', 'term-op', '--storage', storage, '--bootstrap', bootstrapArg(testnet)])
@@ -162,6 +162,8 @@ test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps works for 
   const seen = await client.listLoaded()
   t.is(seen.length, 1, 'ps works for a remote peer')
   t.is(seen[0].source, '(a local file)', 'without the host path of an operator-loaded file')
+  const status = await client.status()
+  t.alike(status.models.map((m) => m.source), ['(a local file)'], 'status hides it from a remote peer too')
   const remote = await runQvacdIn(t, ['list', '--peer', info.publicKey, '--bootstrap', bootstrapArg(testnet)])
   t.is(remote.code, 1)
   t.ok(remote.stderr.trim().endsWith('(OPERATOR_ONLY)'), remote.stderr)

@@ -3,7 +3,7 @@ import type { CacheKeeper } from '../cache/cache-keeper.ts'
 import type { KeepAlive } from '../inference/keep-alive.ts'
 import type { ModelManager } from '../inference/model-manager.ts'
 import type { CallContext, Handler } from './router.ts'
-import { parseSource } from '../resolve/source-uri.ts'
+import { sourceFor } from './public-source.ts'
 
 /** The cache names the host's files and removing frees its disk: the operator's alone (control socket). */
 function assertOperator(ctx: CallContext): void {
@@ -31,7 +31,7 @@ export function listLoadedHandler(models: ModelManager, keepAlive: KeepAlive): H
   return (_body, ctx) => ({
     models: models.loaded().map((m) => ({
       modelId: m.modelId,
-      source: ctx.caller.publicKey !== null && isLocalFile(m.source) ? LOCAL_FILE : m.source,
+      source: sourceFor(ctx.caller.publicKey !== null, m.source),
       sizeBytes: m.info.sizeBytes,
       memoryBytes: m.model.size + m.context.stateSize,
       sequences: m.pool.size,
@@ -43,16 +43,6 @@ export function listLoadedHandler(models: ModelManager, keepAlive: KeepAlive): H
       expiresAt: keepAlive.expiresAt(m.lastUsedAt)
     }))
   })
-}
-
-const LOCAL_FILE = '(a local file)'
-
-function isLocalFile(source: string): boolean {
-  try {
-    return parseSource(source).type === 'file'
-  } catch {
-    return true
-  }
 }
 
 function running(cache: CacheKeeper | null): CacheKeeper {

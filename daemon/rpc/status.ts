@@ -3,6 +3,7 @@ import type { Handler } from './router.ts'
 import type { MethodStatus, ModelStatus, PeerLimitSettings, PeerStatus, PeerUsage, StreamStatus } from '../../shared/messages.ts'
 import type { MetricSummary } from '../../shared/profiler/types.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
+import { sourceFor } from './public-source.ts'
 
 /** What `status` reports, read live from the daemon's parts. */
 export interface StatusSource {
@@ -34,7 +35,7 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       uptimeMs: now - source.startedAt,
       // The status call asking is itself in flight; the operator wants the others.
       peers: source.peers().map((p) => (asker && b4a.equals(p.publicKey, asker) ? { ...p, inFlight: p.inFlight - 1 } : p)),
-      models: source.models(),
+      models: asker ? source.models().map((m) => ({ ...m, source: sourceFor(true, m.source) })) : source.models(),
       streams: source.streams(),
       inFlight: Math.max(0, source.inFlight() - 1),
       methods: source.methods(),
