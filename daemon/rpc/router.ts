@@ -1,4 +1,4 @@
-import c, { type Encoding } from 'compact-encoding'
+import c, { type Encoder as Encoding } from 'compact-encoding'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
 import {
@@ -202,10 +202,10 @@ export class RpcRouter {
       const value = await call.run(route.handler(request.body as never, ctx))
       if (!profile) {
         // The common path: one encode of the whole frame, no breakdown to time.
-        response = c.encode(route.frame, { ok: true, value })
+        response = c.encode(route.frame, { ok: true, value }) as Buffer
       } else {
         handled = performance.now()
-        body = c.encode(route.body, value)
+        body = c.encode(route.body, value) as Buffer
       }
     } catch (err) {
       if (profile && handled === started) handled = performance.now()
