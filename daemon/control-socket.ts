@@ -61,7 +61,7 @@ export class ControlSocket {
     const { rpc } = openRpcChannel(stream, { role: PeerRole.DAEMON })
     this.router.attach(rpc, { publicKey: null, connectedAt: Date.now(), calls: 0, inFlight: 0 })
     this.channels.set(socket, rpc)
-    stream.on('error', (err: Error) => this.log.info(`control connection: ${err.message}`))
+    stream.on('error', (err: Error) => this.log.debug(`control connection: ${err.message}`))
     socket.on('close', () => this.channels.delete(socket))
   }
 }

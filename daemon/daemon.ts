@@ -43,8 +43,8 @@ export interface DaemonOptions {
   /** Peer public keys allowed to connect; empty allows everyone. */
   allow?: Buffer[]
   log?: Logger
-  /** Send internal error messages and stacks to callers. */
-  debug?: boolean
+  /** Send internal error messages and stacks to callers (never on a public topic: reveals the host). */
+  exposeErrors?: boolean
   /** Overrides the protocol version spoken (compatibility tests only). */
   protocolVersion?: number
   /** Inference threads for models loaded without a threads setting (default: cores − 1). */
@@ -125,7 +125,7 @@ export class Daemon extends EventEmitter {
     this.topic = topicFromName(opts.topic)
     this.storage = path.resolve(opts.storage)
     this.log = opts.log ?? silentLogger
-    this.router = new RpcRouter({ log: this.log, debug: opts.debug })
+    this.router = new RpcRouter({ log: this.log, exposeErrors: opts.exposeErrors })
     this.sources = new SourcePolicy({ storage: this.storage, modelsDir: opts.modelsDir, allowPrivateSources: opts.allowPrivateSources })
     this.backend = new LlamaBackend({ log: this.log, gpu: opts.gpu ?? false })
     this.models = new ModelManager({
@@ -214,7 +214,7 @@ export class Daemon extends EventEmitter {
         },
         peerLimits: this.peerLimits,
         log: this.log,
-        debug: this.opts.debug
+        exposeErrors: this.opts.exposeErrors
       })
     )
     this.router.handle('cancel', cancelHandler())

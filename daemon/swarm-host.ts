@@ -127,7 +127,7 @@ export class SwarmHost extends EventEmitter {
 
   private onconnection(conn: SecretStream): void {
     const key = formatKey(conn.remotePublicKey)
-    conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${peerText(err.code ?? err.message)}`))
+    conn.on('error', (err: Error & { code?: string }) => this.log.debug(`connection to ${key}: ${peerText(err.code ?? err.message)}`))
     if (!this.allowed(conn.remotePublicKey)) {
       if (!conn.isInitiator) return this.refuse(conn, key)
       // A seeder this daemon dialed for a drive: it replicates, it does not get to call anything.
@@ -144,7 +144,7 @@ export class SwarmHost extends EventEmitter {
     conn.on('close', () => {
       this.connections.delete(conn)
       if (!peer.accepted) return
-      this.log.info(`peer left ${key}`)
+      this.log.debug(`peer left ${key}`)
       this.emit('peer-left', key)
     })
 
