@@ -1,4 +1,5 @@
-import { EventEmitter, once } from 'node:events'
+import { once } from 'node:events'
+import ReadyResource from 'ready-resource'
 import Hyperswarm, { type PeerDiscovery } from 'hyperswarm'
 import type HyperDHT from 'hyperdht'
 import type { SecretStream } from 'hyperdht'
@@ -32,7 +33,7 @@ interface PeerConnection {
  *
  * Events: `peer-joined` (key), `peer-left` (key), `peer-refused` (key), `protocol-mismatch` (key, err).
  */
-export class SwarmHost extends EventEmitter {
+export class SwarmHost extends ReadyResource {
   readonly swarm: Hyperswarm
   private readonly topic: Buffer
   private readonly allow: Buffer[]
@@ -71,7 +72,7 @@ export class SwarmHost extends EventEmitter {
     this.swarm.on('connection', (conn) => this.onconnection(conn))
   }
 
-  async ready(): Promise<void> {
+  protected async _open(): Promise<void> {
     this.discovery = this.swarm.join(this.topic, { server: true, client: false })
     await this.discovery.flushed()
   }
@@ -91,7 +92,7 @@ export class SwarmHost extends EventEmitter {
   }
 
   /** Leaves the topic, lets answered calls flush, then closes every connection and the DHT. */
-  async close(): Promise<void> {
+  protected async _close(): Promise<void> {
     if (this.discovery) await this.discovery.destroy()
     const ending = [...this.connections.values()].map(async ({ conn, rpc }) => {
       await withTimeout(rpc.end(), GRACEFUL_CLOSE_MS)
