@@ -83,16 +83,19 @@ test('a dropped connection fails in-flight calls with CONNECTION_LOST, stops the
   const testnet = await loopbackTestnet(t)
   const daemon = await startDaemon(t, testnet)
   const signals: AbortSignal[] = []
+  let entered: () => void
+  const handlerEntered = new Promise<void>((resolve) => (entered = resolve))
   // Fault injection: a handler that would run forever.
   daemon.router.handle('ping', (_body, ctx) => {
     signals.push(ctx.signal)
+    entered()
     return new Promise(() => {})
   })
   const client = await connectClient(t, testnet)
 
   const transport = await client.ready()
   const pending = client.ping()
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await handlerEntered
   transport.rpc.stream.destroy()
   try {
     await pending
