@@ -2,7 +2,7 @@ import test from 'brittle'
 import { once } from 'node:events'
 import b4a from 'b4a'
 import { loopbackTestnet, startDaemon, connectClient } from './helpers/swarm.ts'
-import { ErrorCode, formatKey, type QvacError } from '../client/index.ts'
+import { connect, ErrorCode, formatKey, type QvacError } from '../client/index.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../shared/version.ts'
 
 test('a client finds a daemon by topic over the swarm and pings it', async (t) => {
@@ -137,4 +137,11 @@ test('per-call timeout and abort give distinct codes', async (t) => {
   t.ok(seen[0].aborted, 'the daemon enforced the forwarded deadline too')
   t.is((seen[0].reason as QvacError).code, ErrorCode.REQUEST_TIMEOUT)
   t.alike((await client.status()).publicKey, daemon.publicKey, 'the connection still serves')
+})
+
+test('a connect timeout that is not a finite number fails at once instead of retrying forever', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  for (const connectTimeout of [NaN, Infinity, -1]) {
+    await t.exception(connect({ topic: 'qvacd-test', bootstrap: testnet.bootstrap, connectTimeout }), /INVALID_ARGUMENT|finite number/, String(connectTimeout))
+  }
 })
