@@ -73,8 +73,14 @@ export class SwarmHost extends ReadyResource {
   }
 
   protected async _open(): Promise<void> {
-    this.discovery = this.swarm.join(this.topic, { server: true, client: false })
-    await this.discovery.flushed()
+    try {
+      this.discovery = this.swarm.join(this.topic, { server: true, client: false })
+      await this.discovery.flushed()
+    } catch (err) {
+      // ready-resource runs no _close after a failed _open: the swarm is ours to destroy.
+      await this.swarm.destroy()
+      throw err
+    }
   }
 
   peers(): PeerStatus[] {
