@@ -60,6 +60,8 @@ function parse(opt: Option, raw: unknown, where: string): unknown {
     if (on === null) throw invalid(`${where}: expected true or false`)
     return opt.negate ? !on : on
   }
+  // An option whose value is optional (--allow-private-sources [cidr,...]): true means the bare flag.
+  if (opt.optional && (raw === true || /^true$/i.test(String(raw)))) return true
   if (typeof raw !== 'string' && typeof raw !== 'number') throw invalid(`${where}: expected a string or a number`)
   if (!opt.parseArg) return String(raw)
   try {

@@ -21,6 +21,7 @@ async function parse(argv: string[], env: NodeJS.ProcessEnv, config?: object): P
       .option('--threads <n>', 'threads', positiveInt)
       .option('--gpu', 'gpu')
       .option('--delegate-topic <name>', 'provider topic')
+      .option('--allow-private-sources [cidr,...]', 'private ranges')
       .action((opts) => {
         seen = opts
       }),
@@ -45,6 +46,10 @@ test('start options: flag over environment over config file over default', async
   const fromEnv = await parse(['--storage', storage], { QVACD_TOPIC: 'env-topic', QVACD_GPU: 'false' }, {})
   t.is(fromEnv.topic, 'env-topic')
   t.is(fromEnv.gpu, false, 'QVACD_GPU=false is off, not "set"')
+  const optional = await parse(['--storage', storage, '--topic', 't'], { QVACD_ALLOW_PRIVATE_SOURCES: 'true' }, {})
+  t.is(optional.allowPrivateSources, true, 'an optional-value option: true is the bare flag')
+  const ranges = await parse(['--storage', storage, '--topic', 't'], {}, { allowPrivateSources: '10.0.0.0/8' })
+  t.is(ranges.allowPrivateSources, '10.0.0.0/8', 'or its value')
 })
 
 test('start options: bad values from the environment or the file are INVALID_ARGUMENT naming where', async (t) => {
