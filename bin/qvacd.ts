@@ -9,6 +9,7 @@ import { fail } from './commands/fail.ts'
 import { nonNegativeNumber, parseByteSize, parseDuration, sha256Hex } from './format/parse-units.ts'
 import { configurable } from './config.ts'
 
+// daemon/log.ts's LOG_LEVELS, repeated: importing that module would load pino for every command.
 const LOG_LEVELS = ['silent', 'error', 'warn', 'info', 'debug', 'trace']
 
 const program = new Command()
