@@ -39,9 +39,10 @@ node --import tsx bin/qvacd.ts testnet --json > "$work/testnet.json" &
 pids+=($!)
 until [[ -s "$work/testnet.json" ]]; do sleep 0.2; done
 bootstrap=$(node -p "JSON.parse(require('fs').readFileSync('$work/testnet.json','utf8')).bootstrap")
-node --import tsx -e "(await import('./bench/tiny-model.ts')).writeTinyLlamaGguf('$work/tiny.gguf', { eos: 'suppress' })"
+mkdir "$work/models"
+node --import tsx -e "(await import('./bench/tiny-model.ts')).writeTinyLlamaGguf('$work/models/tiny.gguf', { eos: 'suppress' })"
 topic="package-check-$$"
-node --import tsx bin/qvacd.ts start --json --topic "$topic" --bootstrap "$bootstrap" --storage "$work/storage" > "$work/daemon.json" 2> "$work/daemon.log" &
+node --import tsx bin/qvacd.ts start --json --topic "$topic" --bootstrap "$bootstrap" --storage "$work/storage" --models-dir "$work/models" > "$work/daemon.json" 2> "$work/daemon.log" &
 pids+=($!)
 until [[ -s "$work/daemon.json" ]]; do
   kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/daemon.log"; exit 1; }
@@ -50,7 +51,7 @@ done
 
 cd "$work/app"
 cp "$here"/consumer.* "$here"/consumer-daemon.ts "$here"/tsconfig*.json .
-node consumer.mjs "$topic" "$bootstrap" "$work/tiny.gguf"
+node consumer.mjs "$topic" "$bootstrap" tiny.gguf
 echo "package: daemon started, consumer.mjs streamed (${SECONDS}s)"
 tsc -p tsconfig.json
 echo "package: strict tsc consumer of the client is clean (${SECONDS}s)"

@@ -1,10 +1,10 @@
 // A plain Node consumer of the installed package (no tsx): connect by topic, load, stream.
-// Usage: node consumer.mjs TOPIC BOOTSTRAP MODEL_PATH
+// Usage: node consumer.mjs TOPIC BOOTSTRAP MODEL (a file in the daemon's --models-dir)
 import assert from 'node:assert/strict'
 import { connect, QvacError } from 'qvacd'
 
 const [topic, bootstrap, modelPath] = process.argv.slice(2)
-assert.ok(topic && bootstrap && modelPath, 'usage: node consumer.mjs TOPIC BOOTSTRAP MODEL_PATH')
+assert.ok(topic && bootstrap && modelPath, 'usage: node consumer.mjs TOPIC BOOTSTRAP MODEL')
 
 const client = await connect({ topic, bootstrap, connectTimeout: 30_000 })
 try {
