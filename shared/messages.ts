@@ -1704,7 +1704,7 @@ export const publishFileResponse: Encoding<PublishFileResponse> = {
     const flags = c.uint.decode(state)
     const m: PublishFileResponse = {
       uri: c.string.decode(state),
-      key: c.fixed32.decode(state),
+      key: fixed32.decode(state),
       size: c.uint.decode(state),
       sha256: c.string.decode(state),
       written: c.bool.decode(state)
@@ -1742,7 +1742,7 @@ export const registryListRequest: Encoding<RegistryListRequest> = {
   },
   decode(state) {
     const flags = c.uint.decode(state)
-    return { key: flags & 1 ? c.fixed32.decode(state) : undefined, timeoutMs: c.uint.decode(state) }
+    return { key: flags & 1 ? fixed32.decode(state) : undefined, timeoutMs: c.uint.decode(state) }
   }
 }
 
@@ -1754,7 +1754,7 @@ export const registryKeyResponse: Encoding<{ key: Buffer }> = {
     c.fixed32.encode(state, m.key)
   },
   decode(state) {
-    return { key: c.fixed32.decode(state) }
+    return { key: fixed32.decode(state) }
   }
 }
 
