@@ -683,7 +683,7 @@ const peerUsage: Encoding<PeerUsage> = {
   },
   decode(state) {
     return {
-      publicKey: c.fixed32.decode(state),
+      publicKey: fixed32.decode(state),
       activeStreams: c.uint.decode(state),
       queuedStreams: c.uint.decode(state),
       loadsLastMinute: c.uint.decode(state),
