@@ -4,12 +4,14 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { spawnChild, stopChild } from './children.ts'
 import { StreamTimer, type StreamSample } from './stream-sample.ts'
 
 const run = promisify(execFile)
-const NODE_LLAMA_CPP = path.join(import.meta.dirname, '..', 'node_modules', 'node-llama-cpp')
+// Resolved as Node resolves it (its entry is dist/index.js), so it is found when qvacd is a dependency too.
+const NODE_LLAMA_CPP = path.join(path.dirname(fileURLToPath(import.meta.resolve('node-llama-cpp'))), '..')
 
 /** The llama.cpp source node-llama-cpp ships, so llama-server is the same version as our backend. */
 function sourceBundle(): { bundle: string; version: string } {

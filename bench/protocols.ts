@@ -1,4 +1,4 @@
-import c, { type Encoding } from 'compact-encoding'
+import c, { type Encoder as Encoding } from 'compact-encoding'
 import { streamChunk, type StreamChunk } from '../shared/messages.ts'
 
 /** The bare protomux-rpc channel the rpc scenario opens beside qvac/rpc. */

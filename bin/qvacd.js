@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point for the installed `qvacd` command: runs the TypeScript CLI through tsx (no build step).
+// `./bin/qvacd.js` from a clone: runs the TypeScript CLI through tsx. The installed `qvacd` is dist/bin/qvacd.js.
 import { register } from 'tsx/esm/api'
 
 register()

@@ -1,11 +1,16 @@
+#!/usr/bin/env node
 // qvacd command line: argument parsing and printing; the work is in daemon/ and client/.
 // Each command's module is imported only when that command runs, so `qvacd --help` and
 // `qvacd status` never load the daemon, node-llama-cpp or the bench.
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { SOFTWARE_VERSION } from '../shared/version.ts'
 import { bootstrapOption, fraction, nonNegativeInt, port, positiveInt, storageOption } from './options.ts'
 import { fail } from './commands/fail.ts'
 import { nonNegativeNumber, parseByteSize, parseDuration, sha256Hex } from './format/parse-units.ts'
+import { configurable } from './config.ts'
+
+// daemon/log.ts's LOG_LEVELS, repeated: importing that module would load pino for every command.
+const LOG_LEVELS = ['silent', 'error', 'warn', 'info', 'debug', 'trace']
 
 const program = new Command()
   .name('qvacd')
@@ -15,9 +20,9 @@ const program = new Command()
   .configureOutput({ outputError: (text, write) => write(`qvacd: ${text.replace(/^error: /, '').trim()} (INVALID_ARGUMENT)\n`) })
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
 
-program
+configurable(program
   .command('start')
-  .description('run a daemon that serves on a swarm topic')
+  .description('run a daemon that serves on a swarm topic (every option also as QVACD_<OPTION> or in <storage>/config.json)')
   .requiredOption('--topic <name>', 'topic name to announce (its hash is the swarm topic)')
   .addOption(storageOption())
   .addOption(bootstrapOption())
@@ -46,9 +51,11 @@ program
   .option('--peer-loads-per-minute <n>', 'loadModel + downloadAsset calls per remote peer per minute (default 30)', positiveInt)
   .option('--peer-download-bytes-per-hour <n>', 'bytes downloaded for one remote peer per hour (default 8 GiB)', positiveInt)
   .option('--idle-timeout <ms>', 'drop a swarm peer silent for this long (default 4000; qvacd peers keep alive every 1 s)', positiveInt)
-  .option('--debug', 'send internal error messages and stacks to callers')
+  .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+  .option('--debug', 'the same as --log-level debug')
+  .option('--expose-errors', "send internal error messages and stacks to callers (reveals the host's internals: never on a public topic)")
   .option('--json', 'print the startup line as JSON')
-  .action(async (opts) => (await import('./commands/start.ts')).runStart(opts))
+  .action(async (opts) => (await import('./commands/start.ts')).runStart(opts)))
 
 program
   .command('status')

@@ -63,6 +63,10 @@ export function keepAlive(stream: SecretStream, idleTimeoutMs = DEFAULT_IDLE_TIM
  */
 export async function connectToDaemon(dht: HyperDHT, opts: ConnectOptions): Promise<DaemonConnection> {
   if (!opts.topic && !opts.peer) throw new QvacError('INVALID_ARGUMENT', 'connect needs a topic or a peer key')
+  // A NaN or infinite deadline is never reached: the loop would retry forever.
+  if (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs < 0) {
+    throw new QvacError('INVALID_ARGUMENT', `connect timeout must be a finite number of ms, got ${opts.timeoutMs}`)
+  }
   const deadline = Date.now() + opts.timeoutMs
   let lastError: unknown = null
   let peersFound = 0

@@ -1,4 +1,5 @@
 // The qvacd client library: what applications import.
+/// <reference path="../shared/types/index.d.ts" preserve="true" />
 export { connect, type ConnectOptions } from './connect-swarm.ts'
 export { connectLocal } from './connect-local.ts'
 export { QvacClient } from './qvac-client.ts'

@@ -54,7 +54,7 @@ export async function callRpc<M extends MethodName>(
   const frame = frames[method]
   let request: Buffer
   try {
-    request = c.encode(frame.request, { header: { ...header, timeoutMs: guard.remaining() }, body })
+    request = c.encode(frame.request, { header: { ...header, timeoutMs: guard.remaining() }, body }) as Buffer
   } catch (err) {
     throw new QvacError('INVALID_ARGUMENT', `${method}: the request cannot be encoded: ${(err as Error).message}`, { cause: err })
   }

@@ -1,6 +1,7 @@
 import net from 'node:net'
 import fs from 'node:fs/promises'
 import FramedStream from 'framed-stream'
+import ReadyResource from 'ready-resource'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError } from '../shared/errors.ts'
 import { openRpcChannel } from '../shared/rpc-channel.ts'
@@ -11,8 +12,9 @@ import type { RpcRouter } from './rpc/router.ts'
 /**
  * The local control endpoint: a unix socket in the storage dir speaking the same RPC as the
  * swarm, for `qvacd status` and other local tools. Access is guarded by the storage dir's mode.
+ * `ready()` listens, `close()` ends every connection and removes the socket file (ready-resource).
  */
-export class ControlSocket {
+export class ControlSocket extends ReadyResource {
   private readonly path: string
   private readonly router: RpcRouter
   private readonly log: Logger
@@ -20,6 +22,7 @@ export class ControlSocket {
   private readonly channels = new Map<net.Socket, ProtomuxRPC>()
 
   constructor(opts: { path: string; router: RpcRouter; log: Logger }) {
+    super()
     this.path = opts.path
     this.router = opts.router
     this.log = opts.log
@@ -36,7 +39,7 @@ export class ControlSocket {
   }
 
   /** Listens, replacing a stale socket file left by a daemon that died. */
-  async listen(): Promise<void> {
+  protected async _open(): Promise<void> {
     await ControlSocket.assertFree(this.path)
     await fs.rm(this.path, { force: true })
     await new Promise<void>((resolve, reject) => {
@@ -48,7 +51,7 @@ export class ControlSocket {
     })
   }
 
-  async close(): Promise<void> {
+  protected async _close(): Promise<void> {
     const closed = new Promise((resolve) => this.server.close(resolve))
     await Promise.all([...this.channels.values()].map((rpc) => rpc.end().catch(() => {})))
     for (const socket of this.channels.keys()) socket.destroy()
@@ -61,7 +64,7 @@ export class ControlSocket {
     const { rpc } = openRpcChannel(stream, { role: PeerRole.DAEMON })
     this.router.attach(rpc, { publicKey: null, connectedAt: Date.now(), calls: 0, inFlight: 0 })
     this.channels.set(socket, rpc)
-    stream.on('error', (err: Error) => this.log.info(`control connection: ${err.message}`))
+    stream.on('error', (err: Error) => this.log.debug(`control connection: ${err.message}`))
     socket.on('close', () => this.channels.delete(socket))
   }
 }

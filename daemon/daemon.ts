@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events'
+import ReadyResource from 'ready-resource'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import Corestore from 'corestore'
@@ -43,8 +43,8 @@ export interface DaemonOptions {
   /** Peer public keys allowed to connect; empty allows everyone. */
   allow?: Buffer[]
   log?: Logger
-  /** Send internal error messages and stacks to callers. */
-  debug?: boolean
+  /** Send internal error messages and stacks to callers (never on a public topic: reveals the host). */
+  exposeErrors?: boolean
   /** Overrides the protocol version spoken (compatibility tests only). */
   protocolVersion?: number
   /** Inference threads for models loaded without a threads setting (default: cores − 1). */
@@ -89,10 +89,12 @@ const KEY_PAIR_NAME = 'qvacd/daemon'
 
 /**
  * A qvacd daemon: owns a corestore, a key pair derived from it (stable across restarts), the
- * swarm presence and the control socket. `ready()` opens them in order, `close()` in reverse.
+ * swarm presence and the control socket. `ready()` opens them in order, `close()` in reverse;
+ * both are idempotent (ready-resource): a second `ready()` waits for the first, `close()` during
+ * `ready()` waits for it and then closes, a second `close()` waits for the first.
  * Events from the swarm host are re-emitted: peer-joined, peer-left, peer-refused, protocol-mismatch.
  */
-export class Daemon extends EventEmitter {
+export class Daemon extends ReadyResource {
   readonly topicName: string
   readonly topic: Buffer
   readonly storage: string
@@ -116,7 +118,6 @@ export class Daemon extends EventEmitter {
   private readonly sources: SourcePolicy
   private readonly keepAlive: KeepAlive
   cache: CacheKeeper | null = null
-  private closing: Promise<void> | null = null
 
   constructor(opts: DaemonOptions) {
     super()
@@ -125,7 +126,7 @@ export class Daemon extends EventEmitter {
     this.topic = topicFromName(opts.topic)
     this.storage = path.resolve(opts.storage)
     this.log = opts.log ?? silentLogger
-    this.router = new RpcRouter({ log: this.log, debug: opts.debug })
+    this.router = new RpcRouter({ log: this.log, exposeErrors: opts.exposeErrors })
     this.sources = new SourcePolicy({ storage: this.storage, modelsDir: opts.modelsDir, allowPrivateSources: opts.allowPrivateSources })
     this.backend = new LlamaBackend({ log: this.log, gpu: opts.gpu ?? false })
     this.models = new ModelManager({
@@ -214,7 +215,7 @@ export class Daemon extends EventEmitter {
         },
         peerLimits: this.peerLimits,
         log: this.log,
-        debug: this.opts.debug
+        exposeErrors: this.opts.exposeErrors
       })
     )
     this.router.handle('cancel', cancelHandler())
@@ -243,11 +244,12 @@ export class Daemon extends EventEmitter {
     return this.keyPair.publicKey
   }
 
-  async ready(): Promise<void> {
+  protected async _open(): Promise<void> {
     try {
       await this.open()
     } catch (err) {
-      await this.close()
+      // ready-resource does not run _close after a failed _open: release what did open.
+      await this.shutdown()
       throw err
     }
   }
@@ -295,18 +297,18 @@ export class Daemon extends EventEmitter {
     this.keepAlive.start()
 
     this.control = new ControlSocket({ path: socketPath, router: this.router, log: this.log })
-    await this.control.listen()
+    await this.control.ready()
 
     if (this.opts.metricsPort !== undefined) {
       this.metricsServer = new MetricsServer({ port: this.opts.metricsPort, metrics: this.router.metrics })
-      this.metricsPort = await this.metricsServer.listen()
+      await this.metricsServer.ready()
+      this.metricsPort = this.metricsServer.port
     }
   }
 
-  /** Ends in-flight calls with DAEMON_SHUTTING_DOWN, leaves the topic, closes everything. */
-  close(): Promise<void> {
-    if (!this.closing) this.closing = this.shutdown()
-    return this.closing
+  /** close(): ends in-flight calls with DAEMON_SHUTTING_DOWN, leaves the topic, closes everything. */
+  protected async _close(): Promise<void> {
+    await this.shutdown()
   }
 
   private async shutdown(): Promise<void> {

@@ -1,14 +1,19 @@
 import http from 'node:http'
+import ReadyResource from 'ready-resource'
 import type { Profiler } from '../client/profiler/profiler.ts'
 
 const CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 
-/** Serves the daemon's operator metrics as OpenMetrics at /metrics on 127.0.0.1, for Prometheus. */
-export class MetricsServer {
+/**
+ * Serves the daemon's operator metrics as OpenMetrics at /metrics on 127.0.0.1, for Prometheus.
+ * `ready()` listens (then `port` is the bound one, useful with port 0); `close()` stops (ready-resource).
+ */
+export class MetricsServer extends ReadyResource {
   private readonly server: http.Server
-  private readonly port: number
+  port: number
 
   constructor(opts: { port: number; metrics: Profiler }) {
+    super()
     this.port = opts.port
     this.server = http.createServer((req, res) => {
       if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
@@ -19,9 +24,8 @@ export class MetricsServer {
     })
   }
 
-  /** Resolves with the bound port (useful with port 0). */
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
+  protected async _open(): Promise<void> {
+    this.port = await new Promise((resolve, reject) => {
       this.server.once('error', reject)
       this.server.listen(this.port, '127.0.0.1', () => {
         this.server.off('error', reject)
@@ -30,7 +34,7 @@ export class MetricsServer {
     })
   }
 
-  close(): Promise<void> {
+  protected _close(): Promise<void> {
     this.server.closeAllConnections()
     return new Promise((resolve) => this.server.close(() => resolve()))
   }

@@ -1,4 +1,5 @@
-import { EventEmitter, once } from 'node:events'
+import { once } from 'node:events'
+import ReadyResource from 'ready-resource'
 import Hyperswarm, { type PeerDiscovery } from 'hyperswarm'
 import type HyperDHT from 'hyperdht'
 import type { SecretStream } from 'hyperdht'
@@ -32,7 +33,7 @@ interface PeerConnection {
  *
  * Events: `peer-joined` (key), `peer-left` (key), `peer-refused` (key), `protocol-mismatch` (key, err).
  */
-export class SwarmHost extends EventEmitter {
+export class SwarmHost extends ReadyResource {
   readonly swarm: Hyperswarm
   private readonly topic: Buffer
   private readonly allow: Buffer[]
@@ -71,9 +72,15 @@ export class SwarmHost extends EventEmitter {
     this.swarm.on('connection', (conn) => this.onconnection(conn))
   }
 
-  async ready(): Promise<void> {
-    this.discovery = this.swarm.join(this.topic, { server: true, client: false })
-    await this.discovery.flushed()
+  protected async _open(): Promise<void> {
+    try {
+      this.discovery = this.swarm.join(this.topic, { server: true, client: false })
+      await this.discovery.flushed()
+    } catch (err) {
+      // ready-resource runs no _close after a failed _open: the swarm is ours to destroy.
+      await this.swarm.destroy()
+      throw err
+    }
   }
 
   peers(): PeerStatus[] {
@@ -91,7 +98,7 @@ export class SwarmHost extends EventEmitter {
   }
 
   /** Leaves the topic, lets answered calls flush, then closes every connection and the DHT. */
-  async close(): Promise<void> {
+  protected async _close(): Promise<void> {
     if (this.discovery) await this.discovery.destroy()
     const ending = [...this.connections.values()].map(async ({ conn, rpc }) => {
       await withTimeout(rpc.end(), GRACEFUL_CLOSE_MS)
@@ -127,7 +134,7 @@ export class SwarmHost extends EventEmitter {
 
   private onconnection(conn: SecretStream): void {
     const key = formatKey(conn.remotePublicKey)
-    conn.on('error', (err: Error & { code?: string }) => this.log.info(`connection to ${key}: ${peerText(err.code ?? err.message)}`))
+    conn.on('error', (err: Error & { code?: string }) => this.log.debug(`connection to ${key}: ${peerText(err.code ?? err.message)}`))
     if (!this.allowed(conn.remotePublicKey)) {
       if (!conn.isInitiator) return this.refuse(conn, key)
       // A seeder this daemon dialed for a drive: it replicates, it does not get to call anything.
@@ -144,7 +151,7 @@ export class SwarmHost extends EventEmitter {
     conn.on('close', () => {
       this.connections.delete(conn)
       if (!peer.accepted) return
-      this.log.info(`peer left ${key}`)
+      this.log.debug(`peer left ${key}`)
       this.emit('peer-left', key)
     })
 

@@ -1,4 +1,5 @@
-import crypto from 'hypercore-crypto'
+import { createRequire } from 'node:module'
+import type HypercoreCrypto from 'hypercore-crypto'
 import idEncoding from 'hypercore-id-encoding'
 import b4a from 'b4a'
 import { QvacError } from './errors.ts'
@@ -11,7 +12,7 @@ const TOPIC_NAMESPACE = 'qvacd/topic/'
  */
 export function topicFromName(name: string): Buffer {
   if (name.length === 0) throw new QvacError('INVALID_ARGUMENT', 'topic name must not be empty')
-  return crypto.hash(b4a.from(TOPIC_NAMESPACE + name))
+  return hypercoreCrypto().hash(b4a.from(TOPIC_NAMESPACE + name))
 }
 
 /** Parses a peer key given as z32 (52 chars, as printed) or hex (64 chars). */
@@ -28,4 +29,12 @@ export function parseKey(id: string | Uint8Array, what = 'key'): Buffer {
 /** How keys are printed everywhere (z32, as Pear and Holepunch tools print them). */
 export function formatKey(key: Uint8Array): string {
   return idEncoding.encode(key)
+}
+
+let crypto: typeof HypercoreCrypto | null = null
+
+/** Loaded on first use: it loads sodium-native, which `qvacd status` and key printing never need. */
+function hypercoreCrypto(): typeof HypercoreCrypto {
+  crypto ??= createRequire(import.meta.url)('hypercore-crypto') as typeof HypercoreCrypto
+  return crypto
 }

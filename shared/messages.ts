@@ -2,7 +2,7 @@
 // Read top to bottom: handshake, the request/response frames every method shares, the error
 // envelope, then each method's messages. Layout rule: a leading `flags` uint says which optional
 // fields follow; fields never change meaning within a protocol version.
-import c, { type Encoding, type State } from 'compact-encoding'
+import c, { type Encoder as Encoding, type State } from 'compact-encoding'
 import type { ErrorDetailValue, ErrorDetails, WireError } from './errors.ts'
 import type { DownloadStats, SourceType } from './download-stats.ts'
 import type {
@@ -23,6 +23,9 @@ export function presentFlags(fields: readonly unknown[]): number {
   for (let i = 0; i < fields.length; i++) if (fields[i] !== undefined) flags |= 2 ** i
   return flags
 }
+
+// compact-encoding's types say Uint8Array; on Node it decodes into Buffers (b4a), which keys are.
+const fixed32 = c.fixed32 as Encoding<Buffer>
 
 // ---------------------------------------------------------------------------------------------
 // Handshake: sent by both sides when the `qvac/rpc` channel opens. `protocolVersion` is first and
@@ -518,7 +521,7 @@ const peerStatus: Encoding<PeerStatus> = {
   },
   decode(state) {
     return {
-      publicKey: c.fixed32.decode(state),
+      publicKey: fixed32.decode(state),
       connectedAt: c.uint.decode(state),
       calls: c.uint.decode(state),
       inFlight: c.uint.decode(state)
@@ -594,7 +597,7 @@ const streamStatus: Encoding<StreamStatus> = {
     return {
       streamId: c.uint.decode(state),
       modelId: c.string.decode(state),
-      peer: flags & 1 ? c.fixed32.decode(state) : null,
+      peer: flags & 1 ? fixed32.decode(state) : null,
       state: STREAM_STATES[c.uint.decode(state)] ?? 'queued',
       generatedTokens: c.uint.decode(state),
       framesSent: c.uint.decode(state),
@@ -680,7 +683,7 @@ const peerUsage: Encoding<PeerUsage> = {
   },
   decode(state) {
     return {
-      publicKey: c.fixed32.decode(state),
+      publicKey: fixed32.decode(state),
       activeStreams: c.uint.decode(state),
       queuedStreams: c.uint.decode(state),
       loadsLastMinute: c.uint.decode(state),
@@ -729,8 +732,8 @@ export const statusResponse: Encoding<DaemonStatus> = {
   },
   decode(state) {
     return {
-      publicKey: c.fixed32.decode(state),
-      topic: c.fixed32.decode(state),
+      publicKey: fixed32.decode(state),
+      topic: fixed32.decode(state),
       topicName: c.string.decode(state),
       version: c.string.decode(state),
       protocolVersion: c.uint.decode(state),
@@ -975,7 +978,7 @@ const delegateTarget: Encoding<DelegateTarget> = {
     c.bool.encode(state, m.fallbackToLocal)
   },
   decode(state) {
-    return { peer: c.fixed32.decode(state), fallbackToLocal: c.bool.decode(state) }
+    return { peer: fixed32.decode(state), fallbackToLocal: c.bool.decode(state) }
   }
 }
 
@@ -1404,7 +1407,7 @@ export const registryEntry: Encoding<RegistryEntryValue> = {
     const flags = c.uint.decode(state)
     const entry: RegistryEntryValue = {
       source: c.string.decode(state),
-      sha256: c.fixed32.decode(state).toString('hex'),
+      sha256: fixed32.decode(state).toString('hex'),
       size: c.uint.decode(state)
     }
     if (flags & ENGINE) entry.engine = c.string.decode(state)
@@ -1701,7 +1704,7 @@ export const publishFileResponse: Encoding<PublishFileResponse> = {
     const flags = c.uint.decode(state)
     const m: PublishFileResponse = {
       uri: c.string.decode(state),
-      key: c.fixed32.decode(state),
+      key: fixed32.decode(state),
       size: c.uint.decode(state),
       sha256: c.string.decode(state),
       written: c.bool.decode(state)
@@ -1739,7 +1742,7 @@ export const registryListRequest: Encoding<RegistryListRequest> = {
   },
   decode(state) {
     const flags = c.uint.decode(state)
-    return { key: flags & 1 ? c.fixed32.decode(state) : undefined, timeoutMs: c.uint.decode(state) }
+    return { key: flags & 1 ? fixed32.decode(state) : undefined, timeoutMs: c.uint.decode(state) }
   }
 }
 
@@ -1751,7 +1754,7 @@ export const registryKeyResponse: Encoding<{ key: Buffer }> = {
     c.fixed32.encode(state, m.key)
   },
   decode(state) {
-    return { key: c.fixed32.decode(state) }
+    return { key: fixed32.decode(state) }
   }
 }
 

@@ -70,7 +70,7 @@ test('bad arguments give one clear line in the one error format and exit 2', asy
 
   const missing = await runQvacd(['start'])
   t.is(missing.code, 2)
-  t.ok(/^qvacd: required option '--topic <name>' not specified \(INVALID_ARGUMENT\)$/.test(missing.stderr.trim()), missing.stderr)
+  t.ok(/^qvacd: required option '--topic <name>' not specified \(or QVACD_TOPIC, or "topic" in config\.json\) \(INVALID_ARGUMENT\)$/.test(missing.stderr.trim()), missing.stderr)
 })
 
 test('SIGTERM stops the daemon: clients see it leave, exit 0, no process or socket left behind', async (t) => {

@@ -2,7 +2,7 @@ import test from 'brittle'
 import { once } from 'node:events'
 import b4a from 'b4a'
 import { loopbackTestnet, startDaemon, connectClient } from './helpers/swarm.ts'
-import { ErrorCode, formatKey, type QvacError } from '../client/index.ts'
+import { connect, ErrorCode, formatKey, type QvacError } from '../client/index.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../shared/version.ts'
 
 test('a client finds a daemon by topic over the swarm and pings it', async (t) => {
@@ -83,16 +83,19 @@ test('a dropped connection fails in-flight calls with CONNECTION_LOST, stops the
   const testnet = await loopbackTestnet(t)
   const daemon = await startDaemon(t, testnet)
   const signals: AbortSignal[] = []
+  let entered: () => void
+  const handlerEntered = new Promise<void>((resolve) => (entered = resolve))
   // Fault injection: a handler that would run forever.
   daemon.router.handle('ping', (_body, ctx) => {
     signals.push(ctx.signal)
+    entered()
     return new Promise(() => {})
   })
   const client = await connectClient(t, testnet)
 
   const transport = await client.ready()
   const pending = client.ping()
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await handlerEntered
   transport.rpc.stream.destroy()
   try {
     await pending
@@ -134,4 +137,11 @@ test('per-call timeout and abort give distinct codes', async (t) => {
   t.ok(seen[0].aborted, 'the daemon enforced the forwarded deadline too')
   t.is((seen[0].reason as QvacError).code, ErrorCode.REQUEST_TIMEOUT)
   t.alike((await client.status()).publicKey, daemon.publicKey, 'the connection still serves')
+})
+
+test('a connect timeout that is not a finite number fails at once instead of retrying forever', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  for (const connectTimeout of [NaN, Infinity, -1]) {
+    await t.exception(connect({ topic: 'qvacd-test', bootstrap: testnet.bootstrap, connectTimeout }), /INVALID_ARGUMENT|finite number/, String(connectTimeout))
+  }
 })

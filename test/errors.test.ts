@@ -41,9 +41,9 @@ test('an unexpected error is INTERNAL_ERROR without the stack, and the daemon ke
   t.is((await other.ping()).protocolVersion, 1, 'other clients unaffected')
 })
 
-test('with debug on, an unexpected error carries its message and the remote stack', async (t) => {
+test('with exposeErrors on, an unexpected error carries its message and the remote stack', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const daemon = await startDaemon(t, testnet, { debug: true })
+  const daemon = await startDaemon(t, testnet, { exposeErrors: true })
   daemon.router.handle('status', () => {
     throw new RangeError('index 9 out of range')
   })

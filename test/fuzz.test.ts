@@ -134,7 +134,7 @@ test('garbage after a valid handshake, to every method: a typed error each, the 
 test("a peer's handshake softwareVersion cannot forge log lines or reach the terminal", async (t) => {
   const testnet = await loopbackTestnet(t)
   const lines: string[] = []
-  const log: Logger = { info: (m) => lines.push(m), error: (m) => lines.push(m) }
+  const log: Logger = { level: 'info', debug() {}, info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m), child: () => log }
   const daemon = await startDaemon(t, testnet, { log })
   await rawChannel(t, testnet, daemon.publicKey, '9.9.9\n2026-01-01T00:00:00.000Z info  peer joined FORGED\u001b[31m')
   const joined = await waitFor(() => lines.find((l) => l.startsWith('peer joined') && l.includes('9.9.9')))
@@ -145,7 +145,7 @@ test("a peer's handshake softwareVersion cannot forge log lines or reach the ter
 /** One malformed version of a method's request: random bytes, a cut frame, a huge varint, another method's body, or trailing bytes. */
 function mutate(method: MethodName, rnd: () => number): { kind: string; bytes: Buffer } {
   const frame = (m: MethodName) =>
-    c.encode(requestFrame(methods[m].request as never), { header: { timeoutMs: 2000, traceId: 'fuzz' }, body: samples[m] as never })
+    c.encode(requestFrame(methods[m].request as never), { header: { timeoutMs: 2000, traceId: 'fuzz' }, body: samples[m] as never }) as Buffer
   const valid = frame(method)
   const pick = Math.floor(rnd() * 6)
   const random = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256)))
@@ -168,7 +168,7 @@ function mutate(method: MethodName, rnd: () => number): { kind: string; bytes: B
     default: {
       const bodies = hostile[method]
       const body = bodies[Math.floor(rnd() * bodies.length)]
-      const bytes = c.encode(requestFrame(methods[method].request as never), { header: { timeoutMs: 2000 }, body: body as never })
+      const bytes = c.encode(requestFrame(methods[method].request as never), { header: { timeoutMs: 2000 }, body: body as never }) as Buffer
       return { kind: 'hostile-values', bytes }
     }
   }

@@ -420,7 +420,6 @@ test('exportSummary gives calls per method and the key gauges', (t) => {
   profiler.record(delegatedInfer())
   profiler.record(call({ method: 'ping', clientTotalMs: 0.8 }))
   const summary = profiler.exportSummary()
-  t.comment(`\n${summary}`)
   const lines = summary.split('\n')
   t.ok(lines.some((l) => /^infer\s+2 calls\s+p50 50.0 ms\s+p95 50.0 ms$/.test(l)), 'infer calls')
   t.ok(lines.some((l) => /^ping\s+1 call\s+p50 800 µs\s+p95 800 µs$/.test(l)), 'ping call')

@@ -111,6 +111,7 @@ test('the first token leaves alone; later tokens share frames', async (t) => {
   t.is(frames[0], 1, 'first frame: the first token only')
   t.is(frames.reduce((a, b) => a + b, 0), 200)
   t.ok(frames.every((n) => n >= 1 && n <= 32), 'frames hold 1..32 tokens')
+  t.ok(frames.slice(1).some((n) => n > 1), `later tokens share frames: ${frames.length} frames for 200 tokens`)
   t.is((await stream.trailer).frames, frames.length)
 })
 

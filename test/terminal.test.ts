@@ -20,7 +20,7 @@ test('the terminal walkthrough: model tiny, pull ./tiny.gguf from the caller\'s 
   const q = (args: string[], input?: string) => runQvacdIn(t, [...args, '--storage', storage], { cwd: work, input })
 
   const tiny = await runQvacdIn(t, ['model', 'tiny', 'tiny.gguf'], { cwd: work })
-  t.is(tiny.code, 0, tiny.stderr)
+  t.is(tiny.code, 0, JSON.stringify(tiny.stderr))
   t.ok(fs.existsSync(path.join(work, 'tiny.gguf')), 'model tiny wrote the file in the caller\'s dir')
   t.ok(/random weights/.test(tiny.stdout) && /gibberish/.test(tiny.stdout), 'and says what to expect of it')
 
@@ -29,31 +29,31 @@ test('the terminal walkthrough: model tiny, pull ./tiny.gguf from the caller\'s 
   t.is(JSON.parse(pull.stdout).asset.source, path.join(work, 'tiny.gguf'))
 
   const list = await q(['list'])
-  t.is(list.code, 0, list.stderr)
-  t.ok(list.stdout.includes(path.join(work, 'tiny.gguf')), list.stdout)
+  t.is(list.code, 0, JSON.stringify(list.stderr))
+  t.ok(list.stdout.includes(path.join(work, 'tiny.gguf')), JSON.stringify(list.stdout))
   t.ok(/\bno\s*$/m.test(list.stdout), 'not loaded yet')
 
   const once = await q(['run', './tiny.gguf', 'Hello', 'world', '--max-tokens', '8', '--json'])
-  t.is(once.code, 0, once.stderr)
+  t.is(once.code, 0, JSON.stringify(once.stderr))
   const answer = JSON.parse(once.stdout)
   t.is(answer.stopReason, 'length')
   t.is(answer.stats.generatedTokens, 8)
   t.ok(answer.response.length > 0, 'answered the prompt')
 
   const piped = await q(['run', './tiny.gguf', '--max-tokens', '4', '--verbose'], 'a prompt on stdin\n')
-  t.is(piped.code, 0, piped.stderr)
+  t.is(piped.code, 0, JSON.stringify(piped.stderr))
   t.ok(piped.stdout.trim().length > 0, 'answered the prompt read from stdin')
-  t.ok(/eval rate:\s+[\d.]+ tokens\/s/.test(piped.stderr) && /time to first token:/.test(piped.stderr), piped.stderr)
+  t.ok(/eval rate:\s+[\d.]+ tokens\/s/.test(piped.stderr) && /time to first token:/.test(piped.stderr), JSON.stringify(piped.stderr))
   t.ok(/where the time went:\s+queued .*prompt eval .*generation .*network and client/.test(piped.stderr), 'says where the time went')
 
   const chat = await q(['run', './tiny.gguf', '--chat', '--max-tokens', '4', '--json'], 'first turn\nsecond turn\n/bye\nnever sent\n')
-  t.is(chat.code, 0, chat.stderr)
+  t.is(chat.code, 0, JSON.stringify(chat.stderr))
   const turns = chat.stdout.trim().split('\n').map((line) => JSON.parse(line))
   t.is(turns.length, 2, 'one answer per line, none after /bye')
   t.ok(turns[1].stats.promptTokens > turns[0].stats.promptTokens, 'the second turn carries the conversation so far')
 
   const ps = await q(['ps', '--json'])
-  t.is(ps.code, 0, ps.stderr)
+  t.is(ps.code, 0, JSON.stringify(ps.stderr))
   const loaded = JSON.parse(ps.stdout)
   t.is(loaded.length, 1, 'run reused the loaded model instead of loading it again')
   t.is(loaded[0].source, path.join(work, 'tiny.gguf'))
@@ -61,18 +61,18 @@ test('the terminal walkthrough: model tiny, pull ./tiny.gguf from the caller\'s 
   t.is(loaded[0].references, 1)
   t.ok(loaded[0].expiresAt, 'the default keep-alive applies')
   const table = await q(['ps'])
-  t.ok(/ID\s+SOURCE\s+SIZE\s+MEMORY\s+STREAMS\s+QUEUED\s+REFS\s+IDLE\s+UNLOADS/.test(table.stdout), table.stdout)
+  t.ok(/ID\s+SOURCE\s+SIZE\s+MEMORY\s+STREAMS\s+QUEUED\s+REFS\s+IDLE\s+UNLOADS/.test(table.stdout), JSON.stringify(table.stdout))
 
   const listed = await q(['list', '--json'])
   t.alike(JSON.parse(listed.stdout).models[0].loaded, [loaded[0].modelId], 'list shows it loaded')
 
   const unload = await q(['unload', loaded[0].modelId])
-  t.is(unload.code, 0, unload.stderr)
+  t.is(unload.code, 0, JSON.stringify(unload.stderr))
   t.is(unload.stdout.trim(), `unloaded ${loaded[0].modelId}`)
   t.alike(JSON.parse((await q(['ps', '--json'])).stdout), [])
 
   const rm = await q(['rm', './tiny.gguf'])
-  t.is(rm.code, 0, rm.stderr)
+  t.is(rm.code, 0, JSON.stringify(rm.stderr))
   t.ok(/the file itself stays/.test(rm.stdout), 'a local file is forgotten, not deleted')
   t.ok(fs.existsSync(path.join(work, 'tiny.gguf')))
   t.alike(JSON.parse((await q(['list', '--json'])).stdout).models, [])
@@ -88,34 +88,34 @@ test('qvacd rm deletes a downloaded model and frees the disk; a loaded one only 
   const url = server.url('tiny.gguf')
 
   const pulled = await q(['pull', url])
-  t.is(pulled.code, 0, pulled.stderr)
+  t.is(pulled.code, 0, JSON.stringify(pulled.stderr))
   const cached = path.join(storage, 'cache', 'sha256', model.sha256)
   t.ok(fs.existsSync(cached), 'in the cache')
   const again = await q(['pull', url])
-  t.ok(/CACHE HIT\s+yes/.test(again.stdout), again.stdout)
-  t.ok(/DOWNLOAD TIME\s+—/.test(again.stdout) && /SPEED\s+—/.test(again.stdout), `a cache hit has no download time or speed: ${again.stdout}`)
+  t.ok(/CACHE HIT\s+yes/.test(again.stdout), JSON.stringify(again.stdout))
+  t.ok(/DOWNLOAD TIME\s+—/.test(again.stdout) && /SPEED\s+—/.test(again.stdout), `a cache hit has no download time or speed: ${JSON.stringify(again.stdout)}`)
 
   const list = await q(['list'])
-  t.ok(list.stdout.includes(url) && list.stdout.includes(model.sha256.slice(0, 12)), list.stdout)
+  t.ok(list.stdout.includes(url) && list.stdout.includes(model.sha256.slice(0, 12)), JSON.stringify(list.stdout))
 
   const load = await q(['load', url, '--json'])
-  t.is(load.code, 0, load.stderr)
+  t.is(load.code, 0, JSON.stringify(load.stderr))
   const { modelId } = JSON.parse(load.stdout)
 
   const refused = await q(['rm', model.sha256.slice(0, 10)])
   t.is(refused.code, 1)
-  t.ok(/is loaded as .* \(MODEL_IN_USE\)$/.test(refused.stderr.trim()), refused.stderr)
+  t.ok(/is loaded as .* \(MODEL_IN_USE\)$/.test(refused.stderr.trim()), JSON.stringify(refused.stderr))
   t.ok(fs.existsSync(cached), 'nothing deleted')
 
   const forced = await q(['rm', url, '--force', '--json'])
-  t.is(forced.code, 0, forced.stderr)
+  t.is(forced.code, 0, JSON.stringify(forced.stderr))
   t.alike(JSON.parse(forced.stdout), { removed: [{ sha256: model.sha256, size: model.size }], unloaded: [modelId] })
   t.absent(fs.existsSync(cached), 'the file is gone: disk freed')
   t.alike(JSON.parse((await q(['ps', '--json'])).stdout), [], 'and the model unloaded')
 
   const missing = await q(['rm', url])
   t.is(missing.code, 1)
-  t.ok(missing.stderr.includes('MODEL_NOT_FOUND'), missing.stderr)
+  t.ok(missing.stderr.includes('MODEL_NOT_FOUND'), JSON.stringify(missing.stderr))
 })
 
 test('keep-alive unloads an idle model; --max-cache-size evicts the least recently used unloaded model', { timeout: 240_000 }, async (t) => {
@@ -130,14 +130,14 @@ test('keep-alive unloads an idle model; --max-cache-size evicts the least recent
   const q = (args: string[]) => runQvacdIn(t, [...args, '--storage', storage])
 
   const load = await q(['load', server.url('a.gguf'), '--json'])
-  t.is(load.code, 0, load.stderr)
+  t.is(load.code, 0, JSON.stringify(load.stderr))
   const { modelId } = JSON.parse(load.stdout)
   const left = await eventually(
     async () => JSON.parse((await q(['ps', '--json'])).stdout),
     (models) => models.length === 0,
     30_000
   )
-  t.ok(daemon.stderr().includes(`unloaded ${modelId}: idle for 1000 ms (keep-alive)`), daemon.stderr())
+  t.ok(daemon.stderr().includes(`unloaded ${modelId}: idle for 1000 ms (keep-alive)`), JSON.stringify(daemon.stderr()))
   t.alike(left, [], 'unloaded once idle longer than the keep-alive')
 
   t.is((await q(['pull', server.url('b.gguf')])).code, 0)
@@ -166,7 +166,7 @@ test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps and status
   t.alike(status.models.map((m) => m.source), ['(a local file)'], 'status hides it from a remote peer too')
   const remote = await runQvacdIn(t, ['list', '--peer', info.publicKey, '--bootstrap', bootstrapArg(testnet)])
   t.is(remote.code, 1)
-  t.ok(remote.stderr.trim().endsWith('(OPERATOR_ONLY)'), remote.stderr)
+  t.ok(remote.stderr.trim().endsWith('(OPERATOR_ONLY)'), JSON.stringify(remote.stderr))
 })
 
 test('qvacd run chat: Ctrl-C stops the answer being written without leaving; /bye leaves', { timeout: 240_000 }, async (t) => {

@@ -12,7 +12,7 @@ import {
   inferRequest,
   type DaemonStatus
 } from '../shared/messages.ts'
-import type { Encoding } from 'compact-encoding'
+import type { Encoder as Encoding } from 'compact-encoding'
 import { QvacError, ErrorCode, toWireError } from '../shared/errors.ts'
 import { topicFromName, parseKey, formatKey } from '../shared/keys.ts'
 

@@ -1,4 +1,4 @@
-import { Daemon, consoleLogger } from '../../daemon/index.ts'
+import { Daemon, consoleLogger, type LogLevel } from '../../daemon/index.ts'
 import { parseBootstrap } from '../../client/dht.ts'
 import { formatKey, parseKey } from '../../shared/keys.ts'
 import { controlSocketPath } from '../../shared/control-path.ts'
@@ -35,10 +35,13 @@ export async function runStart(opts: {
   peerLoadsPerMinute?: number
   peerDownloadBytesPerHour?: number
   idleTimeout?: number
+  logLevel: LogLevel
+  /** An alias of --log-level debug. */
   debug?: boolean
+  exposeErrors?: boolean
   json?: boolean
 }): Promise<void> {
-  const log = consoleLogger()
+  const log = consoleLogger({ level: opts.debug ? 'debug' : opts.logLevel })
   const daemon = new Daemon({
     topic: opts.topic,
     storage: opts.storage,
@@ -72,7 +75,7 @@ export async function runStart(opts: {
       downloadBytesPerHour: opts.peerDownloadBytesPerHour
     }),
     idleTimeoutMs: opts.idleTimeout,
-    debug: opts.debug,
+    exposeErrors: opts.exposeErrors,
     log
   })
 

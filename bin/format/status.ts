@@ -1,7 +1,7 @@
 import { plainTable } from './table.ts'
 import type { MetricSummary } from '../../shared/profiler/types.ts'
 import type { DaemonStatus } from '../../client/index.ts'
-import { formatKey } from '../../client/index.ts'
+import { formatKey } from '../../shared/keys.ts'
 import { formatBytes, formatDuration } from './units.ts'
 
 /** The status as plain JSON: keys as printed (z32), the topic in hex. */

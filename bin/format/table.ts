@@ -1,13 +1,14 @@
-import Table from 'cli-table3'
+import { alignColumns } from '../../client/profiler/table.ts'
 
-// Borderless columns, as `ollama ps` and `docker ps` print them.
-const chars = {
-  top: '', 'top-mid': '', 'top-left': '', 'top-right': '',
-  bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-  left: '', 'left-mid': '', mid: '', 'mid-mid': '',
-  right: '', 'right-mid': '', middle: '  '
-}
+type Cell = string | number
 
-export function plainTable(head?: string[]): Table.Table {
-  return new Table({ head, chars, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } })
+/** Borderless, left-aligned columns as `ollama ps` prints them (the profiler's renderer, so one table style). */
+export function plainTable(head?: string[]): { push(...rows: Cell[][]): void; toString(): string } {
+  const rows: string[][] = head ? [head] : []
+  return {
+    push: (...added) => {
+      for (const row of added) rows.push(row.map(String))
+    },
+    toString: () => alignColumns(rows, false)
+  }
 }

@@ -27,8 +27,14 @@ export class LlamaBackend {
       this.llama = getLlama({
         gpu: this.gpu,
         build: 'never',
-        logLevel: LlamaLogLevel.warn,
-        logger: (level, message) => this.log.info(`llama.cpp ${level}: ${message.trim()}`)
+        logLevel: this.log.level === 'debug' || this.log.level === 'trace' ? LlamaLogLevel.info : LlamaLogLevel.warn,
+        // llama.cpp's own warnings and errors at their level; its chatter only at debug.
+        logger: (level, message) => {
+          const text = `llama.cpp: ${message.trim()}`
+          if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.log.error(text)
+          else if (level === LlamaLogLevel.warn) this.log.warn(text)
+          else this.log.debug(text)
+        }
       })
       this.llama.catch(() => {
         this.llama = null

@@ -1,5 +1,5 @@
 import net from 'node:net'
-import c, { type Encoding } from 'compact-encoding'
+import c, { type Encoder as Encoding } from 'compact-encoding'
 import FramedStream from 'framed-stream'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError } from '../../shared/errors.ts'

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import c, { type Encoding } from 'compact-encoding'
+import c, { type Encoder as Encoding } from 'compact-encoding'
 import FramedStream from 'framed-stream'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, toWireError } from '../../shared/errors.ts'
@@ -93,9 +93,9 @@ export class PublisherService {
         throw new QvacError('INVALID_REQUEST', `malformed ${method} request: ${(err as Error).message}`)
       }
       const value = await (this.handlers[method] as (r: PublisherRequestOf<M>) => Promise<PublisherResponseOf<M>>)(request)
-      return c.encode(frame, { ok: true, value })
+      return c.encode(frame, { ok: true, value }) as Buffer
     } catch (err) {
-      return c.encode(frame, { ok: false, error: toWireError(err) })
+      return c.encode(frame, { ok: false, error: toWireError(err) }) as Buffer
     }
   }
 }

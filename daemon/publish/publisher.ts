@@ -3,6 +3,7 @@ import Corestore from 'corestore'
 import Hyperswarm from 'hyperswarm'
 import type { BootstrapNode } from 'hyperdht'
 import b4a from 'b4a'
+import ReadyResource from 'ready-resource'
 import { QvacError } from '../../shared/errors.ts'
 import { createDht } from '../../client/dht.ts'
 import { formatKey } from '../../shared/keys.ts'
@@ -15,9 +16,9 @@ import type { RegistryEntryValue } from '../../shared/messages.ts'
  * The publishing side of qvacd: a Corestore of its own (`<storage>/publisher`, next to the
  * daemon's) holding one drive with every published file and this store's registry. It seeds the
  * drive and the registry on a swarm while it is open — `qvacd publish` keeps it open until
- * Ctrl-C; the demo for its whole run.
+ * Ctrl-C; the demo for its whole run. `ready()`/`close()` are idempotent (ready-resource).
  */
-export class Publisher {
+export class Publisher extends ReadyResource {
   readonly store: Corestore
   private readonly bootstrap: BootstrapNode[] | undefined
   private swarm: Hyperswarm | null = null
@@ -28,12 +29,13 @@ export class Publisher {
   private readonly dir: string
 
   constructor(opts: { storage: string; bootstrap?: BootstrapNode[] }) {
+    super()
     this.dir = path.join(path.resolve(opts.storage), 'publisher')
     this.store = new Corestore(this.dir)
     this.bootstrap = opts.bootstrap
   }
 
-  async ready(): Promise<void> {
+  protected async _open(): Promise<void> {
     try {
       await this.store.ready()
     } catch (err) {
@@ -124,7 +126,7 @@ export class Publisher {
     await this.joinSwarm().join(registry.discoveryKey, { server: true, client: false }).flushed()
   }
 
-  async close(): Promise<void> {
+  protected async _close(): Promise<void> {
     for (const seeder of this.seeders.splice(0)) await seeder.close()
     if (this.swarm) await this.swarm.destroy()
     if (this.registry) await this.registry.close()

@@ -1,7 +1,7 @@
 import type { BlobId, BlobReadStream } from 'hyperdrive'
 import type Hyperswarm from 'hyperswarm'
 import type { PeerDiscovery } from 'hyperswarm'
-import type { Hypercore } from 'hyperbee'
+import type Hypercore from 'hypercore'
 import { QvacError } from '../../shared/errors.ts'
 import { formatKey } from '../../shared/keys.ts'
 import { abortError, untilAborted } from './abort.ts'

@@ -2,7 +2,7 @@ import Hyperdrive from 'hyperdrive'
 import type Corestore from 'corestore'
 import type Hyperswarm from 'hyperswarm'
 import type { PeerDiscovery } from 'hyperswarm'
-import type { Hypercore } from 'hyperbee'
+import type Hypercore from 'hypercore'
 
 /**
  * Seeds a drive from a store: holds sessions on the drive's two cores and announces its discovery

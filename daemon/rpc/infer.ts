@@ -30,9 +30,9 @@ export function inferHandler(opts: {
   limits: InferLimits
   peerLimits: PeerLimits
   log: Logger
-  debug?: boolean
+  exposeErrors?: boolean
 }): Handler<'infer'> {
-  const { models, delegation, limits, peerLimits, log, debug = false } = opts
+  const { models, delegation, limits, peerLimits, log, exposeErrors = false } = opts
   return async (request, ctx) => {
     const started = performance.now()
     const stream = ctx.streams.open({
@@ -118,11 +118,11 @@ export function inferHandler(opts: {
         },
         tags: { stopReason, backendDevice: managed.info.backendDevice }
       })
-      return trailer({ stopReason, stats, error: failed ? toWireError(ctx.signal.reason, debug) : undefined })
+      return trailer({ stopReason, stats, error: failed ? toWireError(ctx.signal.reason, exposeErrors) : undefined })
     } catch (err) {
       if (stream.cancelled.signal.aborted) return trailer({ stopReason: 'cancelled' })
       if (!(err instanceof QvacError) || err.name === 'INFERENCE_FAILED') log.error(`infer on ${request.modelId} failed`, err)
-      return trailer({ stopReason: 'error', error: toWireError(err, debug) })
+      return trailer({ stopReason: 'error', error: toWireError(err, exposeErrors) })
     } finally {
       leavePeerSlot?.()
       ctx.streams.delete(stream)

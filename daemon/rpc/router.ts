@@ -1,4 +1,4 @@
-import c, { type Encoding } from 'compact-encoding'
+import c, { type Encoder as Encoding } from 'compact-encoding'
 import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
 import {
@@ -19,6 +19,7 @@ import {
   type ResponseOf
 } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
+import { formatKey } from '../../shared/keys.ts'
 import type { DelegationBreakdown, OperationEvent, OperationKind } from '../../shared/profiler/types.ts'
 import { Profiler } from '../../client/profiler/profiler.ts'
 import { newTraceId } from '../../client/call-record.ts'
@@ -77,16 +78,16 @@ export class RpcRouter {
   private readonly stats = new Map<MethodName, { calls: number; errors: number }>()
   private readonly streamTables = new Set<StreamTable>()
   private readonly log: Logger
-  private readonly debug: boolean
+  private readonly exposeErrors: boolean
   private closing = false
   /** The daemon's key as events name it; set once the key is known. */
   localPeer = 'local'
   /** Always-on operator metrics (latency per method, TTFT, tokens/s) for `qvacd status`. */
   readonly metrics = new Profiler()
 
-  constructor(opts: { log: Logger; debug?: boolean }) {
+  constructor(opts: { log: Logger; exposeErrors?: boolean }) {
     this.log = opts.log
-    this.debug = opts.debug ?? false
+    this.exposeErrors = opts.exposeErrors ?? false
     this.metrics.enable({ mode: 'summary', includeServerBreakdown: true })
   }
 
@@ -202,16 +203,16 @@ export class RpcRouter {
       const value = await call.run(route.handler(request.body as never, ctx))
       if (!profile) {
         // The common path: one encode of the whole frame, no breakdown to time.
-        response = c.encode(route.frame, { ok: true, value })
+        response = c.encode(route.frame, { ok: true, value }) as Buffer
       } else {
         handled = performance.now()
-        body = c.encode(route.body, value)
+        body = c.encode(route.body, value) as Buffer
       }
     } catch (err) {
       if (profile && handled === started) handled = performance.now()
       stats.errors++
-      if (!(err instanceof QvacError)) this.log.error(`${method} failed unexpectedly`, err)
-      body = toWireError(err, this.debug)
+      if (!(err instanceof QvacError)) this.log.child(callFields(caller, method)).error('call failed unexpectedly', err)
+      body = toWireError(err, this.exposeErrors)
     } finally {
       if (timer) clearTimeout(timer)
       this.inFlight.delete(call)
@@ -220,6 +221,10 @@ export class RpcRouter {
     }
     const done = performance.now()
     this.metrics.observe(route.latencyMetric, done - started)
+    if (this.log.level === 'debug' || this.log.level === 'trace') {
+      const error = body !== null && !Buffer.isBuffer(body) ? body.name : undefined
+      this.log.child(callFields(caller, method)).debug('call', { ms: Number((done - started).toFixed(2)), error })
+    }
     if (response) return response
     return encodeResponse(body as Buffer | WireError, profile?.envelope(started, decoded, handled, done))
   }
@@ -321,4 +326,9 @@ class InFlightCall {
       work.then(resolve, reject)
     })
   }
+}
+
+/** The fields of a call's child logger: who called (key, or `local` on the control socket) and what. */
+function callFields(caller: CallerInfo, method: string): { peer: string; method: string } {
+  return { peer: caller.publicKey ? formatKey(caller.publicKey) : 'local', method }
 }

@@ -1,7 +1,7 @@
 declare module 'corestore' {
   import type { KeyPair } from 'hypercore-crypto'
   import type { Duplex } from 'node:stream'
-  import type { Hypercore } from 'hyperbee'
+  import type Hypercore from 'hypercore'
 
   export default class Corestore {
     constructor(storage: string, opts?: object)

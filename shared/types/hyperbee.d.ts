@@ -1,23 +1,7 @@
-// The surface of hyperbee 2 (and of the hypercore sessions it and hyperdrive sit on) that qvacd uses.
+// The surface of hyperbee 2 that qvacd uses.
 declare module 'hyperbee' {
-  import { EventEmitter } from 'node:events'
-  import type { Encoding } from 'compact-encoding'
-
-  /** A hypercore session, as `store.get()` returns it. */
-  export interface Hypercore extends EventEmitter {
-    readonly key: Buffer
-    readonly discoveryKey: Buffer
-    readonly length: number
-    readonly writable: boolean
-    readonly peers: unknown[]
-    ready(): Promise<void>
-    close(): Promise<void>
-    findingPeers(): () => void
-    has(start: number, end?: number): Promise<boolean>
-    clear(start: number, end?: number): Promise<unknown>
-    on(event: 'download' | 'upload', listener: (index: number, byteLength: number) => void): this
-    on(event: 'peer-add' | 'peer-remove', listener: () => void): this
-  }
+  import type Hypercore from 'hypercore'
+  import type { Encoder as Encoding } from 'compact-encoding'
 
   export interface BeeNode<K, V> {
     seq: number

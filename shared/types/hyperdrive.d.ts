@@ -1,7 +1,7 @@
 // The surface of hyperdrive 13 (and of its hyperblobs store) that qvacd uses.
 declare module 'hyperdrive' {
   import type Corestore from 'corestore'
-  import type { Hypercore } from 'hyperbee'
+  import type Hypercore from 'hypercore'
 
   /** Where a file's bytes sit in the blobs core. */
   export interface BlobId {

@@ -1,7 +1,7 @@
 declare module 'protomux-rpc' {
   import { EventEmitter } from 'node:events'
   import type { Duplex } from 'node:stream'
-  import type { Encoding } from 'compact-encoding'
+  import type { Encoder as Encoding } from 'compact-encoding'
 
   export interface MethodEncodings {
     requestEncoding?: Encoding<any>
