@@ -5,6 +5,8 @@ import type {
   DelegateTarget,
   DownloadAssetRequest,
   DownloadAssetResponse,
+  EmbedRequest,
+  EmbedResponse,
   InferRequest,
   LoadModelRequest,
   LoadModelResponse,
@@ -101,6 +103,14 @@ export class Delegation {
     const { value } = await this.forward(model.peer, ctx, 'unloadModel', (client, opts) => client.unloadModel(model.remoteId, opts).then((references) => ({ references })))
     if (value.references === 0) this.remote.delete(modelId)
     return value.references
+  }
+
+  async embed(request: EmbedRequest, model: RemoteModel, ctx: CallContext): Promise<EmbedResponse> {
+    const { value, envelope, timing } = await this.forward(model.peer, ctx, 'embed', (client, opts) =>
+      client.embed({ modelId: model.remoteId, inputs: request.inputs }, opts)
+    )
+    this.annotate(ctx, 'embed', model.peer, envelope, timing)
+    return value
   }
 
   /**

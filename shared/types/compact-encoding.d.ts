@@ -26,6 +26,7 @@ declare module 'compact-encoding' {
   export const raw: Encoding<Buffer>
   export const fixed32: Encoding<Buffer>
   export const none: Encoding<null>
+  export const float32array: Encoding<Float32Array>
 
   const c: {
     state: typeof state
@@ -43,6 +44,7 @@ declare module 'compact-encoding' {
     raw: typeof raw
     fixed32: typeof fixed32
     none: typeof none
+    float32array: typeof float32array
   }
   export default c
 }
