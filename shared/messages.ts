@@ -1137,6 +1137,9 @@ export interface InferRequest {
   seed?: number
   stop: string[]
   delegate?: DelegateTarget
+  /** Output constrained to this JSON schema (JSON text), or to a GBNF grammar (not both). */
+  jsonSchema?: string
+  grammar?: string
 }
 
 export type StopReason = 'eos' | 'length' | 'stop' | 'cancelled' | 'error'
@@ -1190,8 +1193,9 @@ const chatMessage: Encoding<ChatMessage> = {
   }
 }
 
-// flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed, 64 delegate
-const inferFlags = (m: InferRequest) => presentFlags([m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed, m.delegate])
+// flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed, 64 delegate, 128 jsonSchema, 256 grammar
+const inferFlags = (m: InferRequest) =>
+  presentFlags([m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed, m.delegate, m.jsonSchema, m.grammar])
 
 export const inferRequest: Encoding<InferRequest> = {
   preencode(state, m) {
@@ -1208,6 +1212,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.seed !== undefined) c.uint.preencode(state, m.seed)
     c.array(c.string).preencode(state, m.stop)
     if (m.delegate) delegateTarget.preencode(state, m.delegate)
+    if (m.jsonSchema !== undefined) c.string.preencode(state, m.jsonSchema)
+    if (m.grammar !== undefined) c.string.preencode(state, m.grammar)
   },
   encode(state, m) {
     c.uint.encode(state, inferFlags(m))
@@ -1223,6 +1229,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.seed !== undefined) c.uint.encode(state, m.seed)
     c.array(c.string).encode(state, m.stop)
     if (m.delegate) delegateTarget.encode(state, m.delegate)
+    if (m.jsonSchema !== undefined) c.string.encode(state, m.jsonSchema)
+    if (m.grammar !== undefined) c.string.encode(state, m.grammar)
   },
   decode(state) {
     const flags = c.uint.decode(state)
@@ -1242,6 +1250,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (flags & 32) m.seed = c.uint.decode(state)
     m.stop = c.array(c.string).decode(state)
     if (flags & 64) m.delegate = delegateTarget.decode(state)
+    if (flags & 128) m.jsonSchema = c.string.decode(state)
+    if (flags & 256) m.grammar = c.string.decode(state)
     return m
   }
 }

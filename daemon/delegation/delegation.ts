@@ -135,7 +135,9 @@ export class Delegation {
         topP: request.topP,
         topK: request.topK,
         seed: request.seed,
-        stop: request.stop
+        stop: request.stop,
+        jsonSchema: request.jsonSchema,
+        grammar: request.grammar
       },
       { ...this.callOptions(ctx), signal, window: request.window }
     )
