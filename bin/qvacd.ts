@@ -1,7 +1,7 @@
 // qvacd command line: argument parsing and printing; the work is in daemon/ and client/.
 // Each command's module is imported only when that command runs, so `qvacd --help` and
 // `qvacd status` never load the daemon, node-llama-cpp or the bench.
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { SOFTWARE_VERSION } from '../shared/version.ts'
 import { bootstrapOption, fraction, nonNegativeInt, port, positiveInt, storageOption } from './options.ts'
 import { fail } from './commands/fail.ts'
@@ -197,6 +197,21 @@ program
   .option('--port <port>', 'port of the first (bootstrap) node; 0 picks one', port, 0)
   .option('--json', 'print the address as JSON')
   .action(async (opts) => (await import('./commands/testnet.ts')).runTestnet(opts))
+
+program
+  .command('gateway')
+  .description('serve the OpenAI HTTP API (chat, completions, embeddings) in front of a daemon: local, --peer or --topic')
+  .option('--topic <name>', 'use the daemons on this topic (first to answer)')
+  .option('--peer <key>', 'use this daemon over the swarm')
+  .addOption(bootstrapOption())
+  .addOption(storageOption())
+  .option('--host <host>', 'address to listen on (anything but loopback needs --api-key)', '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0: any free port)', port, 11435)
+  .addOption(new Option('--api-key <key>', 'require Authorization: Bearer KEY').env('QVACD_API_KEY'))
+  .option('--model <name=source>', 'serve NAME from SOURCE, loaded on first use (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--timeout <ms>', 'deadline of each daemon call unless the request sends qvacd-timeout-ms', positiveInt)
+  .option('--json', 'print the startup line as JSON')
+  .action(async (opts) => (await import('./commands/gateway.ts')).runGateway(opts))
 
 program
   .command('bench')
