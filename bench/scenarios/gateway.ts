@@ -1,0 +1,123 @@
+import type { ChildProcess } from 'node:child_process'
+import type { QvacClient } from '../../client/index.ts'
+import { defaultThreads } from '../../daemon/inference/backend.ts'
+import { firstLine, profileArgs, QVACD_BIN, spawnChild, stopChild, TSX_ENTRY } from '../children.ts'
+import { PROMPT, type BenchContext } from '../context.ts'
+import { connectToChild, startDaemonChild, type DaemonChild } from '../daemon-child.ts'
+import { interleave } from '../interleave.ts'
+import { findLlamaServer, startLlamaServer, type LlamaServer } from '../llama-server.ts'
+import type { BenchModelName } from '../models.ts'
+import type { ScenarioRecorder } from '../report.ts'
+import { recordStreams } from '../stream-phases.ts'
+import { StreamTimer, type StreamSample } from '../stream-sample.ts'
+
+const MESSAGES = [{ role: 'user' as const, content: PROMPT }]
+
+/**
+ * The OpenAI-compatible path: a `qvacd gateway` child in front of a `qvacd start` child, read as
+ * SSE from /v1/chat/completions, against the client library on the same daemon (same chat
+ * messages, greedy, same maxTokens), and llama-server's own /v1/chat/completions on the same GGUF
+ * when it is built.
+ */
+export async function gatewayScenario(ctx: BenchContext, rec: ScenarioRecorder): Promise<void> {
+  const threads = defaultThreads()
+  rec.note(`gateway: threads ${threads}; the gateway is its own process (as deployed), one SSE event counted as one token`)
+  const daemon = await startDaemonChild(ctx.bootstrap, { threads })
+  try {
+    const gateway = await startGatewayChild(daemon, ctx.bootstrap)
+    try {
+      const client = await connectToChild(daemon, ctx.bootstrap)
+      try {
+        for (const name of ctx.settings.models) await compare(ctx, rec, client, gateway.url, name, threads)
+      } finally {
+        await client.close()
+      }
+    } finally {
+      await stopChild(gateway.child)
+    }
+  } finally {
+    await daemon.stop()
+  }
+}
+
+async function compare(ctx: BenchContext, rec: ScenarioRecorder, client: QvacClient, url: string, name: BenchModelName, threads: number): Promise<void> {
+  const model = ctx.model(name)
+  const maxTokens = ctx.settings.maxTokens[name]
+  const iterations = ctx.settings.streams[name]
+  ctx.progress(`gateway: ${name} model, ${iterations} × ${maxTokens} tokens per side`)
+  const { modelId, info } = await client.loadModel({ source: model.path, config: { threads } })
+  const bin = findLlamaServer(ctx.cacheDir)
+  let server: LlamaServer | null = null
+  try {
+    const sides: Record<string, () => Promise<StreamSample>> = {
+      'qvacd client': () => clientChatStream(client, modelId, maxTokens),
+      'qvacd gateway': () => openAiChatStream(url, modelId, maxTokens)
+    }
+    if (bin) {
+      server = await startLlamaServer(bin, model.path, { threads, contextSize: info.contextSize })
+      const base = `http://127.0.0.1:${server.port}/v1`
+      sides['llama-server'] = () => openAiChatStream(base, 'model', maxTokens)
+    } else {
+      rec.unavailableFor('llama-server /v1/chat/completions', 'llama-server is not built (`qvacd bench --full llama-server` builds it)')
+    }
+    const samples = await interleave(sides, iterations)
+    const direct = recordStreams(rec, name, 'qvacd client', samples['qvacd client'])
+    const gateway = recordStreams(rec, name, 'qvacd gateway', samples['qvacd gateway'])
+    rec.ratio(name, 'gateway tok/s ÷ client library (p50)', gateway.tokensPerSecond.p50, direct.tokensPerSecond.p50, { op: '>=', target: 0.95 })
+    rec.value(name, 'gateway TTFT − client library, ms (p50)', gateway.ttft.p50 - direct.ttft.p50, { op: '<=', target: 1 })
+    if (samples['llama-server']) {
+      const peer = recordStreams(rec, name, 'llama-server', samples['llama-server'])
+      rec.ratio(name, 'gateway ÷ llama-server tok/s (p50), OpenAI chat SSE both', gateway.tokensPerSecond.p50, peer.tokensPerSecond.p50)
+      rec.ratio(name, 'gateway ÷ llama-server TTFT (p50), OpenAI chat SSE both', gateway.ttft.p50, peer.ttft.p50)
+    }
+  } finally {
+    await server?.stop()
+    await client.unloadModel(modelId)
+  }
+}
+
+async function startGatewayChild(daemon: DaemonChild, bootstrap: string): Promise<{ child: ChildProcess; url: string }> {
+  const args = [...profileArgs(), ...TSX_ENTRY, QVACD_BIN, 'gateway', '--json', '--port', '0', '--peer', daemon.publicKey, '--bootstrap', bootstrap]
+  const child = spawnChild(process.execPath, args)
+  try {
+    return { child, url: (JSON.parse(await firstLine(child, 'qvacd gateway')) as { url: string }).url }
+  } catch (err) {
+    await stopChild(child)
+    throw err
+  }
+}
+
+/** The client library's side: the same chat messages, timed at the reader. */
+async function clientChatStream(client: QvacClient, modelId: string, maxTokens: number): Promise<StreamSample> {
+  const timer = new StreamTimer()
+  const stream = client.infer({ modelId, messages: MESSAGES, maxTokens, temperature: 0 })
+  for await (const chunk of stream) timer.chunk(chunk.tokens.length)
+  const trailer = await stream.trailer
+  if (trailer.error) throw trailer.error
+  return timer.finish()
+}
+
+/** One greedy chat completion streamed as OpenAI SSE, timed at the reader: one token per content event. */
+async function openAiChatStream(baseUrl: string, model: string, maxTokens: number): Promise<StreamSample> {
+  const timer = new StreamTimer()
+  const res = await fetch(`${baseUrl}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: MESSAGES, max_tokens: maxTokens, temperature: 0, stream: true })
+  })
+  if (!res.ok || !res.body) throw new Error(`${baseUrl} answered ${res.status}: ${await res.text()}`)
+  const decoder = new TextDecoder()
+  let buffered = ''
+  for await (const bytes of res.body) {
+    buffered += decoder.decode(bytes, { stream: true })
+    let end
+    while ((end = buffered.indexOf('\n\n')) >= 0) {
+      const event = buffered.slice(0, end)
+      buffered = buffered.slice(end + 2)
+      if (!event.startsWith('data: ') || event === 'data: [DONE]') continue
+      const data = JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> }
+      if (data.choices?.[0]?.delta?.content) timer.chunk(1)
+    }
+  }
+  return timer.finish()
+}
