@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process'
+import http from 'node:http'
 import type { QvacClient } from '../../client/index.ts'
 import { defaultThreads } from '../../daemon/inference/backend.ts'
+import { Gateway } from '../../gateway/server.ts'
 import { firstLine, profileArgs, QVACD_BIN, spawnChild, stopChild, TSX_ENTRY } from '../children.ts'
 import { PROMPT, type BenchContext } from '../context.ts'
 import { connectToChild, startDaemonChild, type DaemonChild } from '../daemon-child.ts'
@@ -12,6 +14,8 @@ import { recordStreams } from '../stream-phases.ts'
 import { StreamTimer, type StreamSample } from '../stream-sample.ts'
 
 const MESSAGES = [{ role: 'user' as const, content: PROMPT }]
+// Kept-alive connections, as an SDK keeps them: no TCP handshake inside a measured TTFT.
+const agent = new http.Agent({ keepAlive: true })
 
 /**
  * The OpenAI-compatible path: a `qvacd gateway` child in front of a `qvacd start` child, read as
@@ -21,18 +25,24 @@ const MESSAGES = [{ role: 'user' as const, content: PROMPT }]
  */
 export async function gatewayScenario(ctx: BenchContext, rec: ScenarioRecorder): Promise<void> {
   const threads = defaultThreads()
-  rec.note(`gateway: threads ${threads}; the gateway is its own process (as deployed), one SSE event counted as one token`)
+  rec.note(`gateway: threads ${threads}; 'qvacd gateway' is its own process (as \`qvacd gateway\` runs), 'gateway in-process' is embedded in the bench process; tokens counted from the final usage`)
   const daemon = await startDaemonChild(ctx.bootstrap, { threads })
   try {
     const gateway = await startGatewayChild(daemon, ctx.bootstrap)
+    // The same gateway embedded in this process, with its own connection to the daemon.
+    const embeddedClient = await connectToChild(daemon, ctx.bootstrap)
+    const embedded = new Gateway({ client: embeddedClient })
     try {
+      await embedded.listen()
       const client = await connectToChild(daemon, ctx.bootstrap)
       try {
-        for (const name of ctx.settings.models) await compare(ctx, rec, client, gateway.url, name, threads)
+        for (const name of ctx.settings.models) await compare(ctx, rec, client, { child: gateway.url, embedded: `${embedded.url}/v1` }, name, threads)
       } finally {
         await client.close()
       }
     } finally {
+      await embedded.close()
+      await embeddedClient.close()
       await stopChild(gateway.child)
     }
   } finally {
@@ -40,7 +50,14 @@ export async function gatewayScenario(ctx: BenchContext, rec: ScenarioRecorder):
   }
 }
 
-async function compare(ctx: BenchContext, rec: ScenarioRecorder, client: QvacClient, url: string, name: BenchModelName, threads: number): Promise<void> {
+async function compare(
+  ctx: BenchContext,
+  rec: ScenarioRecorder,
+  client: QvacClient,
+  urls: { child: string; embedded: string },
+  name: BenchModelName,
+  threads: number
+): Promise<void> {
   const model = ctx.model(name)
   const maxTokens = ctx.settings.maxTokens[name]
   const iterations = ctx.settings.streams[name]
@@ -51,7 +68,8 @@ async function compare(ctx: BenchContext, rec: ScenarioRecorder, client: QvacCli
   try {
     const sides: Record<string, () => Promise<StreamSample>> = {
       'qvacd client': () => clientChatStream(client, modelId, maxTokens),
-      'qvacd gateway': () => openAiChatStream(url, modelId, maxTokens)
+      'qvacd gateway': () => openAiChatStream(urls.child, modelId, maxTokens),
+      'gateway in-process': () => openAiChatStream(urls.embedded, modelId, maxTokens)
     }
     if (bin) {
       server = await startLlamaServer(bin, model.path, { threads, contextSize: info.contextSize })
@@ -65,6 +83,9 @@ async function compare(ctx: BenchContext, rec: ScenarioRecorder, client: QvacCli
     const gateway = recordStreams(rec, name, 'qvacd gateway', samples['qvacd gateway'])
     rec.ratio(name, 'gateway tok/s ÷ client library (p50)', gateway.tokensPerSecond.p50, direct.tokensPerSecond.p50, { op: '>=', target: 0.95 })
     rec.value(name, 'gateway TTFT − client library, ms (p50)', gateway.ttft.p50 - direct.ttft.p50, { op: '<=', target: 1 })
+    const inProcess = recordStreams(rec, name, 'gateway in-process', samples['gateway in-process'])
+    rec.ratio(name, 'in-process gateway tok/s ÷ client library (p50)', inProcess.tokensPerSecond.p50, direct.tokensPerSecond.p50, { op: '>=', target: 0.95 })
+    rec.value(name, 'in-process gateway TTFT − client library, ms (p50)', inProcess.ttft.p50 - direct.ttft.p50, { op: '<=', target: 1 })
     if (samples['llama-server']) {
       const peer = recordStreams(rec, name, 'llama-server', samples['llama-server'])
       rec.ratio(name, 'gateway ÷ llama-server tok/s (p50), OpenAI chat SSE both', gateway.tokensPerSecond.p50, peer.tokensPerSecond.p50)
@@ -97,27 +118,51 @@ async function clientChatStream(client: QvacClient, modelId: string, maxTokens: 
   return timer.finish()
 }
 
-/** One greedy chat completion streamed as OpenAI SSE, timed at the reader: one token per content event. */
+/**
+ * One greedy chat completion streamed as OpenAI SSE, timed at the reader. An event may carry
+ * several tokens (text held back while it could be the start of a stop sequence), so the token
+ * count is the final usage (`stream_options.include_usage`), spread evenly over the events.
+ */
 async function openAiChatStream(baseUrl: string, model: string, maxTokens: number): Promise<StreamSample> {
-  const timer = new StreamTimer()
-  const res = await fetch(`${baseUrl}/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, messages: MESSAGES, max_tokens: maxTokens, temperature: 0, stream: true })
+  const start = performance.now()
+  const body = JSON.stringify({ model, messages: MESSAGES, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } })
+  // node:http, not fetch: undici's web streams cost the reader more than the gateway costs the stream.
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.request(`${baseUrl}/chat/completions`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, resolve)
+    req.on('error', reject)
+    req.end(body)
   })
-  if (!res.ok || !res.body) throw new Error(`${baseUrl} answered ${res.status}: ${await res.text()}`)
-  const decoder = new TextDecoder()
+  if (res.statusCode !== 200) throw new Error(`${baseUrl} answered ${res.statusCode}`)
+  res.setEncoding('utf8')
+  const events: number[] = []
+  let tokens = 0
   let buffered = ''
-  for await (const bytes of res.body) {
-    buffered += decoder.decode(bytes, { stream: true })
+  for await (const text of res) {
+    buffered += text
     let end
     while ((end = buffered.indexOf('\n\n')) >= 0) {
       const event = buffered.slice(0, end)
       buffered = buffered.slice(end + 2)
       if (!event.startsWith('data: ') || event === 'data: [DONE]') continue
-      const data = JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> }
-      if (data.choices?.[0]?.delta?.content) timer.chunk(1)
+      const data = JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }>; usage?: { completion_tokens: number } }
+      if (data.choices?.[0]?.delta?.content) events.push(performance.now())
+      if (data.usage) tokens = data.usage.completion_tokens
     }
   }
-  return timer.finish()
+  return sampleOf(start, events, tokens || events.length)
+}
+
+function sampleOf(start: number, events: number[], tokens: number): StreamSample {
+  const totalMs = performance.now() - start
+  const [first, last] = [events[0], events[events.length - 1]]
+  const perEvent = events.length > 1 ? (tokens - 1) / (events.length - 1) : 1
+  const gaps = events.slice(1).map((t, i) => t - events[i])
+  return {
+    ttftMs: events.length > 0 ? first - start : NaN,
+    itlMs: gaps.flatMap((gap) => Array.from({ length: Math.max(1, Math.round(perEvent)) }, () => gap / perEvent)),
+    chunkGapMs: gaps,
+    tokens,
+    tokensPerSecond: tokens > 1 && last > first ? ((tokens - 1) * 1000) / (last - first) : NaN,
+    totalMs
+  }
 }
