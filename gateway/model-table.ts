@@ -58,10 +58,6 @@ export class ModelTable {
     this.loaded.delete(`${kind}:${name}`)
   }
 
-  isConfigured(name: string): boolean {
-    return this.sources.has(name)
-  }
-
   /** The configured names, then the daemon's loaded models by id (those not behind a name). */
   async list(timeout?: number): Promise<ListedModel[]> {
     const status = await this.client.status({ timeout })

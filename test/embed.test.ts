@@ -55,3 +55,25 @@ test('embed: wrong model type, empty input and an unknown model are typed errors
   t.is(trailer.error?.code, ErrorCode.INVALID_ARGUMENT, 'an embedding model does not generate')
   t.ok((await client.ping()).version, 'the daemon is still up')
 })
+
+test('embed and JSON-schema output through a delegating daemon: the provider does the work, its event comes back', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const model = await tinyModel(t)
+  const provider = await startDaemon(t, testnet, { topic: 'provider' })
+  await startDaemon(t, testnet, { topic: 'front', delegateTo: provider.publicKey })
+  const client = await connectClient(t, testnet, { topic: 'front' })
+  const direct = await connectClient(t, testnet, { topic: 'provider' })
+
+  const embedder = await client.loadModel({ source: model.path, modelType: 'embedding', config: { threads: 1 } })
+  const viaFront = await client.embed({ modelId: embedder.modelId, inputs: ['hello world'] }, { profiling: true })
+  const providerId = embedder.modelId.split(':')[1]
+  const fromProvider = await direct.embed({ modelId: providerId, inputs: ['hello world'] })
+  t.alike(Array.from(viaFront.vectors[0]), Array.from(fromProvider.vectors[0]), 'the same vector through the front daemon')
+  const event = viaFront.__profiling?.events.find((e) => e.op === 'embed' && e.kind === 'inference')
+  t.is(event?.hop, 1, 'the embed event of the provider, one hop away')
+
+  const llm = await client.loadModel({ source: model.path, config: { threads: 1 } })
+  const schema = { type: 'object', properties: { ok: { type: 'boolean' } } }
+  const text = await client.infer({ modelId: llm.modelId, prompt: 'x', jsonSchema: schema, maxTokens: 40, temperature: 0 }).text()
+  t.is(typeof JSON.parse(text).ok, 'boolean', `the schema holds through delegation: ${text}`)
+})
