@@ -1,4 +1,8 @@
 import test from 'brittle'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import path from 'node:path'
+import readline from 'node:readline'
 import OpenAI from 'openai'
 import type { Assertion } from 'brittle'
 import type { Testnet } from 'hyperdht/testnet.js'
@@ -6,6 +10,7 @@ import { loopbackTestnet, startDaemon, connectClient } from './helpers/swarm.ts'
 import { tinyModel, eventually } from './helpers/model.ts'
 import { PERSON_SCHEMA, personProblems } from './helpers/json-schema.ts'
 import { connectLocal, type QvacClient } from '../client/index.ts'
+import { runQvacd } from './helpers/cli.ts'
 import { Gateway, type GatewayOptions } from '../gateway/server.ts'
 import type { CompletionRecord } from '../gateway/route-context.ts'
 import type { TinyLlamaOptions } from '../bench/tiny-model.ts'
@@ -244,4 +249,38 @@ test('no daemon reachable: 503', async (t) => {
   t.is(gone.status, 503)
   t.is(gone.error?.code, 'daemon_unavailable')
   t.is((await fetch(`${gateway.url}/health`)).status, 503, '/health says so too')
+})
+
+test('qvacd gateway as its own process: the local daemon, a --model name, curl-style SSE; no key beyond loopback', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const storage = await t.tmp()
+  const model = await tinyModel(t)
+  await startDaemon(t, testnet, { storage })
+  const bin = path.join(import.meta.dirname, '..', 'bin', 'qvacd.ts')
+  const child = spawn(process.execPath, ['--import', 'tsx', bin, 'gateway', '--storage', storage, '--port', '0', '--model', `tiny=${model.path}`, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = once(child, 'exit')
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      await exited
+    }
+  })
+  const [line] = (await once(readline.createInterface({ input: child.stdout! }), 'line')) as [string]
+  const info = JSON.parse(line) as { url: string; models: string[] }
+  t.alike(info.models, ['tiny'])
+  const res = await fetch(`${info.url}/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny', prompt: 'Hello', max_tokens: 4, temperature: 0, stream: true })
+  })
+  t.is(res.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+  const body = await res.text()
+  t.ok(body.trimEnd().endsWith('data: [DONE]'), 'SSE, [DONE] at the end')
+  t.ok(body.includes(': server-timing: ttft;dur='), 'the timings as a final comment')
+
+  const refused = await runQvacd(['gateway', '--storage', storage, '--host', '0.0.0.0', '--port', '0'])
+  t.is(refused.code, 2)
+  t.ok(refused.stderr.includes('API key'), refused.stderr.trim())
 })
