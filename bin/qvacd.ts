@@ -216,7 +216,7 @@ program
 program
   .command('bench')
   .description('measure qvacd against bare protomux-rpc, in-process node-llama-cpp, llama-server and gRPC, on loopback')
-  .argument('[scenario...]', 'rpc, stream, llama-server, threads, grpc, cold-start, load, fetch (default: all)')
+  .argument('[scenario...]', 'rpc, stream, llama-server, threads, grpc, cold-start, load, fetch, gateway (default: all)')
   .option('--quick', 'small fixed iteration counts, under 3 minutes on 2 cores (the default)')
   .option('--full', "the iteration counts BENCHMARKS.md reports; builds llama-server once if it is missing")
   .option('--json', 'print the report as JSON')
