@@ -11,6 +11,7 @@ import { tinyModel, eventually } from './helpers/model.ts'
 import { PERSON_SCHEMA, personProblems } from './helpers/json-schema.ts'
 import { connectLocal, type QvacClient } from '../client/index.ts'
 import { runQvacd } from './helpers/cli.ts'
+import { benchmark } from '../bench/run.ts'
 import { Gateway, type GatewayOptions } from '../gateway/server.ts'
 import type { CompletionRecord } from '../gateway/route-context.ts'
 import type { TinyLlamaOptions } from '../bench/tiny-model.ts'
@@ -283,4 +284,25 @@ test('qvacd gateway as its own process: the local daemon, a --model name, curl-s
   const refused = await runQvacd(['gateway', '--storage', storage, '--host', '0.0.0.0', '--port', '0'])
   t.is(refused.code, 2)
   t.ok(refused.stderr.includes('API key'), refused.stderr.trim())
+})
+
+test('the gateway bench scenario runs end to end: client library, gateway child and in-process gateway on one daemon', async (t) => {
+  const cache = await t.tmp()
+  const before = process.env.QVACD_BENCH_CACHE
+  process.env.QVACD_BENCH_CACHE = cache
+  t.teardown(() => {
+    if (before === undefined) delete process.env.QVACD_BENCH_CACHE
+    else process.env.QVACD_BENCH_CACHE = before
+  })
+  const report = await benchmark({
+    scenarios: ['gateway'],
+    mode: 'quick',
+    settings: { streams: { tiny: 2, large: 1 }, maxTokens: { tiny: 8, large: 4 }, models: ['tiny'] }
+  })
+  const sides = new Set(report.phases.filter((p) => p.scenario === 'gateway').map((p) => p.side))
+  t.alike([...sides], ['qvacd client', 'qvacd gateway', 'gateway in-process'])
+  const tokens = report.phases.find((p) => p.side === 'qvacd gateway' && p.metric === 'tokens/s')
+  t.is(tokens?.summary.n, 2, 'the fixed count of streams')
+  t.ok(report.ratios.some((r) => r.name.startsWith('gateway tok/s ÷ client library') && Number.isFinite(r.value)))
+  t.ok(report.unavailable.every((u) => u.what.startsWith('llama-server')), 'only llama-server may be missing (not built in a fresh cache)')
 })
