@@ -13,6 +13,8 @@ import { connectLocal, type QvacClient } from '../client/index.ts'
 import { runQvacd } from './helpers/cli.ts'
 import { benchmark } from '../bench/run.ts'
 import { Gateway, type GatewayOptions } from '../gateway/server.ts'
+import { mapChatCompletion, mapCompletion, mapEmbedding } from '../gateway/request-mapping.ts'
+import { HttpError } from '../gateway/errors.ts'
 import type { CompletionRecord } from '../gateway/route-context.ts'
 import type { TinyLlamaOptions } from '../bench/tiny-model.ts'
 
@@ -305,4 +307,61 @@ test('the gateway bench scenario runs end to end: client library, gateway child 
   t.is(tokens?.summary.n, 2, 'the fixed count of streams')
   t.ok(report.ratios.some((r) => r.name.startsWith('gateway tok/s ÷ client library') && Number.isFinite(r.value)))
   t.ok(report.unavailable.every((u) => u.what.startsWith('llama-server')), 'only llama-server may be missing (not built in a fresh cache)')
+})
+
+test('request mapping: OpenAI fields to infer and embed inputs, and what is refused', (t) => {
+  const chat = mapChatCompletion({
+    model: 'm',
+    messages: [
+      { role: 'developer', content: 'Be brief.' },
+      { role: 'user', content: [{ type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' }] },
+      { role: 'assistant', content: 'Hi' }
+    ],
+    max_tokens: 5,
+    max_completion_tokens: 7,
+    top_p: 0,
+    seed: -1,
+    stop: 'END',
+    stream: true,
+    stream_options: { include_usage: true },
+    response_format: { type: 'json_object' },
+    frequency_penalty: 0.5
+  })
+  t.alike(chat.infer.messages, [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Hello' },
+    { role: 'assistant', content: 'Hi' }
+  ])
+  t.is(chat.infer.maxTokens, 7, 'max_completion_tokens wins')
+  t.is(chat.infer.temperature, 0, 'top_p 0 is greedy')
+  t.is(chat.infer.seed, 0xffffffff, 'a negative seed wraps to 32 bits')
+  t.alike(chat.infer.stop, ['END'])
+  t.ok(chat.stream && chat.includeUsage)
+  t.alike(JSON.parse(chat.infer.jsonSchema as string), { type: 'object', additionalProperties: true })
+  const defaults = mapCompletion({ model: 'm', prompt: ['one prompt'] })
+  t.is(defaults.infer.prompt, 'one prompt')
+  t.is(defaults.infer.temperature, 1, "OpenAI's default temperature")
+  t.is(mapEmbedding({ model: 'm', input: 'x' }).encoding, 'float')
+
+  const refused: Array<[string, () => unknown]> = [
+    ['n', () => mapCompletion({ model: 'm', prompt: 'x', n: 3 })],
+    ['prompt', () => mapCompletion({ model: 'm', prompt: ['a', 'b'] })],
+    ['messages[0].role', () => mapChatCompletion({ model: 'm', messages: [{ role: 'tool', content: 'x' }] })],
+    ['messages[0].content', () => mapChatCompletion({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url' }] }] })],
+    ['stop', () => mapCompletion({ model: 'm', prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] })],
+    ['max_tokens', () => mapCompletion({ model: 'm', prompt: 'x', max_tokens: 0 })],
+    ['response_format', () => mapCompletion({ model: 'm', prompt: 'x', response_format: { type: 'yaml' } })],
+    ['model', () => mapCompletion({ prompt: 'x' })],
+    ['input', () => mapEmbedding({ model: 'm', input: [[1, 2]] })]
+  ]
+  for (const [param, map] of refused) {
+    const err = (() => {
+      try {
+        map()
+      } catch (e) {
+        return e
+      }
+    })()
+    t.ok(err instanceof HttpError && err.status === 400 && err.param === param, `400 on ${param}`)
+  }
 })
