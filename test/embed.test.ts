@@ -1,4 +1,5 @@
 import test from 'brittle'
+import path from 'node:path'
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp'
 import { loopbackTestnet, startDaemon, connectClient } from './helpers/swarm.ts'
 import { servingDaemon, tinyModel } from './helpers/model.ts'
@@ -7,7 +8,7 @@ import { ErrorCode } from '../client/index.ts'
 test('embed: one unit vector per input, the backend embedding normalized, same input → same vector', async (t) => {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
-  await startDaemon(t, testnet)
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path) })
   const client = await connectClient(t, testnet)
   const { modelId } = await client.loadModel({ source: model.path, modelType: 'embedding', config: { threads: 1 } })
 
@@ -59,7 +60,7 @@ test('embed: wrong model type, empty input and an unknown model are typed errors
 test('embed and JSON-schema output through a delegating daemon: the provider does the work, its event comes back', async (t) => {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
-  const provider = await startDaemon(t, testnet, { topic: 'provider' })
+  const provider = await startDaemon(t, testnet, { topic: 'provider', modelsDir: path.dirname(model.path) })
   await startDaemon(t, testnet, { topic: 'front', delegateTo: provider.publicKey })
   const client = await connectClient(t, testnet, { topic: 'front' })
   const direct = await connectClient(t, testnet, { topic: 'provider' })

@@ -25,7 +25,7 @@ async function gatewayOverSwarm(
 ): Promise<{ testnet: Testnet; gateway: Gateway; openai: OpenAI; client: QvacClient; modelPath: string; embd: number }> {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t, opts.model)
-  await startDaemon(t, testnet)
+  await startDaemon(t, testnet, { modelsDir: path.dirname(model.path) })
   const client = await connectClient(t, testnet)
   const gateway = await startGateway(t, { client, models: [{ name: 'tiny', source: model.path }], ...opts.gateway })
   const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: opts.apiKey ?? 'unused', maxRetries: 0 })
