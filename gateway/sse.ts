@@ -16,7 +16,7 @@ export class SseWriter {
     return !this.res.destroyed && !this.res.writableEnded
   }
 
-  /** Sends the status line and headers at once (the first byte the client sees). */
+  /** The status line and headers: they leave with the first frame, in the same packet. */
   start(headers: Record<string, string>): void {
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -25,7 +25,6 @@ export class SseWriter {
       'x-accel-buffering': 'no',
       ...headers
     })
-    this.res.flushHeaders()
   }
 
   send(value: unknown): Promise<void> | null {

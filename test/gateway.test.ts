@@ -224,6 +224,8 @@ test('gateway errors: 401, 404, 400, 405, 504 in OpenAI error bodies', async (t)
   t.is(raw.status, 400)
   t.is((await raw.json()).error.type, 'invalid_request_error')
   t.is((await fetch(`${gateway.url}/v1/embeddings`, { headers: { authorization: 'Bearer secret-key' } })).status, 405)
+  const huge = await fetch(`${gateway.url}/v1/completions`, { method: 'POST', headers: { authorization: 'Bearer secret-key' }, body: 'x'.repeat(17 * 1024 * 1024) })
+  t.is(huge.status, 413, 'a body over 16 MiB')
 
   const slow = await openai.completions
     .create({ model: 'tiny', prompt: 'x', max_tokens: 3500, temperature: 0 }, { headers: { 'qvacd-timeout-ms': '200' } })
