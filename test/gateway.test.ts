@@ -184,11 +184,16 @@ test('a client that leaves a stream cancels it on the daemon; a full queue is 42
     (list) => list.length === 1
   )
   t.is(record.trailer.stopReason, 'cancelled', 'the stream ended as cancelled')
+  // Left alone, the daemon's stream would run to 4000 tokens (seconds); polled, it must vanish far before.
+  let most = 0
   await eventually(
     () => client.status(),
-    (status) => status.streams.length === 0
+    (status) => {
+      for (const s of status.streams) most = Math.max(most, s.generatedTokens)
+      return status.streams.length === 0
+    }
   )
-  t.pass('no stream left on the daemon')
+  t.ok(most < 3000, `no stream left on the daemon, stopped early (at most ${most} tokens seen)`)
   // 4000 tokens would hold the only sequence for seconds: taken again at once, it was cancelled.
   t.is((await openai.completions.create({ model: modelId, prompt: 'x', max_tokens: 4, temperature: 0 })).choices[0].finish_reason, 'length', 'the sequence is free again')
 })
