@@ -89,21 +89,21 @@ export class Gateway extends EventEmitter {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://gateway')
     const asked = req.headers['qvacd-trace-id']
     const traceId = typeof asked === 'string' && TRACE_ID.test(asked) ? asked : newTraceId()
     try {
-      const retrieve = req.method === 'GET' ? /^\/v1\/models\/(.+)$/.exec(url.pathname) : null
+      const path = requestPath(req)
+      const retrieve = req.method === 'GET' ? /^\/v1\/models\/(.+)$/.exec(path) : null
       const route: Route | undefined = retrieve
-        ? (ctx) => this.retrieveModel(ctx, decodeURIComponent(retrieve[1]))
-        : this.routes[`${req.method} ${url.pathname}`]
+        ? (ctx) => this.retrieveModel(ctx, retrieve[1])
+        : this.routes[`${req.method} ${path}`]
       if (!route) {
-        const known = Object.keys(this.routes).some((r) => r.endsWith(` ${url.pathname}`))
+        const known = Object.keys(this.routes).some((r) => r.endsWith(` ${path}`))
         throw known
-          ? new HttpError(405, `${req.method} is not allowed on ${url.pathname}`, { code: 'method_not_allowed' })
-          : new HttpError(404, `no route ${req.method} ${url.pathname}`, { code: 'unknown_url' })
+          ? new HttpError(405, `${req.method} is not allowed on ${path}`, { code: 'method_not_allowed' })
+          : new HttpError(404, `no route ${req.method} ${path}`, { code: 'unknown_url' })
       }
-      if (url.pathname !== '/health') this.authorize(req)
+      if (path !== '/health') this.authorize(req)
       const ctx = new RouteContext({
         client: this.client,
         models: this.models,
@@ -173,6 +173,15 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the body must be a JSON object')
   return body as Record<string, unknown>
+}
+
+/** The request's path, decoded; a malformed URL is a 400, never a thrown TypeError. */
+function requestPath(req: IncomingMessage): string {
+  try {
+    return decodeURIComponent(new URL(req.url ?? '/', 'http://gateway').pathname)
+  } catch {
+    throw badRequest('malformed request URL')
+  }
 }
 
 function requestTimeout(req: IncomingMessage): number | undefined {
