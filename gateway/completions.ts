@@ -60,12 +60,15 @@ async function streamResponse(ctx: RouteContext, kind: CompletionKind, mapped: M
       ? { index: 0, delta: first ? { role: 'assistant', content: text } : text === '' ? {} : { content: text }, logprobs: null, finish_reason: finish }
       : { index: 0, text, logprobs: null, finish_reason: finish }
 
+  // Every later content event is the same JSON but for its text: serialized once, the text spliced in.
+  const marker = '\u0000'
+  const [head, tail] = `data: ${JSON.stringify(frame([choice(marker, false, null)]))}\n\n`.split(JSON.stringify(marker))
   let started = false
   try {
     for await (const chunk of stream) {
       if (chunk.text === '' && started) continue
       if (!started) sse.start(ctx.headers())
-      const waiting = sse.send(frame([choice(chunk.text, !started, null)]))
+      const waiting = started ? sse.write(head + JSON.stringify(chunk.text) + tail) : sse.send(frame([choice(chunk.text, true, null)]))
       started = true
       if (waiting) await waiting
     }

@@ -40,7 +40,8 @@ export class SseWriter {
     if (this.open) this.res.end('data: [DONE]\n\n')
   }
 
-  private write(frame: string): Promise<void> | null {
+  /** A whole frame, already serialized (`data: …` and its blank line). */
+  write(frame: string): Promise<void> | null {
     if (!this.open) return null
     if (this.res.write(frame)) return null
     return new Promise((resolve) => {
