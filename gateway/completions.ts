@@ -61,8 +61,11 @@ async function streamResponse(ctx: RouteContext, kind: CompletionKind, mapped: M
       : { index: 0, text, logprobs: null, finish_reason: finish }
 
   // Every later content event is the same JSON but for its text: serialized once, the text spliced in.
-  const marker = '\u0000'
-  const [head, tail] = `data: ${JSON.stringify(frame([choice(marker, false, null)]))}\n\n`.split(JSON.stringify(marker))
+  const marker = JSON.stringify('\u0000')
+  const template = `data: ${JSON.stringify(frame([choice('\u0000', false, null)]))}\n\n`
+  // The last occurrence: the text comes after every field a client chose (the model name).
+  const at = template.lastIndexOf(marker)
+  const [head, tail] = [template.slice(0, at), template.slice(at + marker.length)]
   let started = false
   try {
     for await (const chunk of stream) {
