@@ -35,6 +35,7 @@ const BY_NAME: Record<string, { status: number; code: string; type?: string }> =
   PATH_TRAVERSAL: { status: 400, code: 'invalid_source' },
   MODEL_NOT_FOUND: { status: 404, code: 'model_not_found' },
   SOURCE_NOT_ALLOWED: { status: 403, code: 'source_not_allowed', type: 'permission_error' },
+  OPERATOR_ONLY: { status: 403, code: 'operator_only', type: 'permission_error' },
   QUEUE_FULL: { status: 429, code: 'queue_full', type: 'requests' },
   RATE_LIMITED: { status: 429, code: 'rate_limit_exceeded', type: 'requests' },
   CONNECT_FAILED: { status: 503, code: 'daemon_unavailable' },
