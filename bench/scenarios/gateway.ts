@@ -74,7 +74,10 @@ async function compare(
     if (bin) {
       server = await startLlamaServer(bin, model.path, { threads, contextSize: info.contextSize })
       const base = `http://127.0.0.1:${server.port}/v1`
-      sides['llama-server'] = () => openAiChatStream(base, 'model', maxTokens)
+      // A server that cannot chat with this model (no usable template) is a note, not a failed run.
+      const probe = await openAiChatStream(base, 'model', 2).then(() => null, (err: Error) => err.message)
+      if (probe) rec.unavailableFor('llama-server /v1/chat/completions', probe)
+      else sides['llama-server'] = () => openAiChatStream(base, 'model', maxTokens)
     } else {
       rec.unavailableFor('llama-server /v1/chat/completions', 'llama-server is not built (`qvacd bench --full llama-server` builds it)')
     }
