@@ -135,7 +135,10 @@ async function openAiChatStream(baseUrl: string, model: string, maxTokens: numbe
     req.on('error', reject)
     req.end(body)
   })
-  if (res.statusCode !== 200) throw new Error(`${baseUrl} answered ${res.statusCode}`)
+  if (res.statusCode !== 200) {
+    res.resume()
+    throw new Error(`${baseUrl} answered ${res.statusCode}`)
+  }
   res.setEncoding('utf8')
   const events: number[] = []
   let tokens = 0
