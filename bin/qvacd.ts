@@ -206,9 +206,24 @@ program
   .action(async (opts) => (await import('./commands/testnet.ts')).runTestnet(opts))
 
 program
+  .command('gateway')
+  .description('serve the OpenAI HTTP API (chat, completions, embeddings) in front of a daemon: local, --peer or --topic')
+  .option('--topic <name>', 'use the daemons on this topic (first to answer)')
+  .option('--peer <key>', 'use this daemon over the swarm')
+  .addOption(bootstrapOption())
+  .addOption(storageOption())
+  .option('--host <host>', 'address to listen on (anything but loopback needs --api-key)', '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0: any free port)', port, 11435)
+  .addOption(new Option('--api-key <key>', 'require Authorization: Bearer KEY').env('QVACD_API_KEY'))
+  .option('--model <name=source>', 'serve NAME from SOURCE, loaded on first use (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--timeout <ms>', 'deadline of each daemon call unless the request sends qvacd-timeout-ms', positiveInt)
+  .option('--json', 'print the startup line as JSON')
+  .action(async (opts) => (await import('./commands/gateway.ts')).runGateway(opts))
+
+program
   .command('bench')
   .description('measure qvacd against bare protomux-rpc, in-process node-llama-cpp, llama-server and gRPC, on loopback')
-  .argument('[scenario...]', 'rpc, stream, llama-server, threads, grpc, cold-start, load, fetch (default: all)')
+  .argument('[scenario...]', 'rpc, stream, llama-server, threads, grpc, cold-start, load, fetch, gateway (default: all)')
   .option('--quick', 'small fixed iteration counts, under 3 minutes on 2 cores (the default)')
   .option('--full', "the iteration counts BENCHMARKS.md reports; builds llama-server once if it is missing")
   .option('--json', 'print the report as JSON')

@@ -29,6 +29,9 @@ export interface InferInput {
   topK?: number
   seed?: number
   stop?: string[]
+  /** Constrain the output to this JSON schema (an object or its JSON text), or to a GBNF grammar. */
+  jsonSchema?: object | string
+  grammar?: string
   /** Run on this provider daemon; `modelId` is then the provider's id for the model. */
   delegate?: DelegateInput
 }
@@ -182,7 +185,9 @@ export class InferStream implements AsyncIterable<InferChunk> {
           topK: input.topK,
           seed: input.seed,
           stop: input.stop ?? [],
-          delegate: delegateTarget(input.delegate)
+          delegate: delegateTarget(input.delegate),
+          jsonSchema: typeof input.jsonSchema === 'object' ? JSON.stringify(input.jsonSchema) : input.jsonSchema,
+          grammar: input.grammar
         },
         guard,
         { profiling, traceId, hop: opts.hop }

@@ -10,6 +10,7 @@ import {
   type DaemonStatus,
   type DownloadAssetRequest,
   type DownloadAssetResponse,
+  type EmbedResponse,
   type LoadModelRequest,
   type LoadModelResponse,
   type MethodName,
@@ -63,6 +64,12 @@ export interface LoadModelInput {
   delegate?: DelegateInput
 }
 
+export interface EmbedInput {
+  /** A model loaded with modelType 'embedding'. */
+  modelId: string
+  inputs: string[]
+  delegate?: DelegateInput
+}
 
 /**
  * A connection to a qvacd daemon with typed methods. It connects lazily and again after a drop:
@@ -158,6 +165,11 @@ export class QvacClient extends EventEmitter {
   /** Streams tokens; see InferStream. The timeout, if any, bounds the whole stream. */
   infer(input: InferInput, opts: InferOptions = {}): InferStream {
     return new InferStream(this.nextStreamId++, input, opts, this.profiler, () => this.connection(opts))
+  }
+
+  /** One L2-normalized vector per input, with each input's token count and the daemon's timings. */
+  embed(input: EmbedInput, opts?: CallOptions): Promise<Profiled<EmbedResponse>> {
+    return this.call('embed', { modelId: input.modelId, inputs: input.inputs, delegate: delegateTarget(input.delegate) }, opts)
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ import { statusHandler } from './rpc/status.ts'
 import { loadModelHandler, unloadModelHandler } from './rpc/models.ts'
 import { downloadAssetHandler } from './rpc/download.ts'
 import { cancelHandler, inferHandler } from './rpc/infer.ts'
+import { embedHandler } from './rpc/embed.ts'
 import { silentLogger, type Logger } from './log.ts'
 import { LlamaBackend } from './inference/backend.ts'
 import { ModelManager } from './inference/model-manager.ts'
@@ -222,6 +223,7 @@ export class Daemon extends ReadyResource {
     this.router.handle('listCache', listCacheHandler(() => this.cache))
     this.router.handle('removeCache', removeCacheHandler(() => this.cache))
     this.router.handle('listLoaded', listLoadedHandler(this.models, this.keepAlive))
+    this.router.handle('embed', embedHandler(this.models, this.delegation))
   }
 
   private async resolveModel(source: string, signal: AbortSignal, access: SourceAccess | undefined) {

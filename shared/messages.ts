@@ -1140,6 +1140,9 @@ export interface InferRequest {
   seed?: number
   stop: string[]
   delegate?: DelegateTarget
+  /** Output constrained to this JSON schema (JSON text), or to a GBNF grammar (not both). */
+  jsonSchema?: string
+  grammar?: string
 }
 
 export type StopReason = 'eos' | 'length' | 'stop' | 'cancelled' | 'error'
@@ -1193,8 +1196,9 @@ const chatMessage: Encoding<ChatMessage> = {
   }
 }
 
-// flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed, 64 delegate
-const inferFlags = (m: InferRequest) => presentFlags([m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed, m.delegate])
+// flags: 1 prompt, 2 messages, 4 temperature, 8 topP, 16 topK, 32 seed, 64 delegate, 128 jsonSchema, 256 grammar
+const inferFlags = (m: InferRequest) =>
+  presentFlags([m.prompt, m.messages, m.temperature, m.topP, m.topK, m.seed, m.delegate, m.jsonSchema, m.grammar])
 
 export const inferRequest: Encoding<InferRequest> = {
   preencode(state, m) {
@@ -1211,6 +1215,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.seed !== undefined) c.uint.preencode(state, m.seed)
     c.array(c.string).preencode(state, m.stop)
     if (m.delegate) delegateTarget.preencode(state, m.delegate)
+    if (m.jsonSchema !== undefined) c.string.preencode(state, m.jsonSchema)
+    if (m.grammar !== undefined) c.string.preencode(state, m.grammar)
   },
   encode(state, m) {
     c.uint.encode(state, inferFlags(m))
@@ -1226,6 +1232,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.seed !== undefined) c.uint.encode(state, m.seed)
     c.array(c.string).encode(state, m.stop)
     if (m.delegate) delegateTarget.encode(state, m.delegate)
+    if (m.jsonSchema !== undefined) c.string.encode(state, m.jsonSchema)
+    if (m.grammar !== undefined) c.string.encode(state, m.grammar)
   },
   decode(state) {
     const flags = c.uint.decode(state)
@@ -1245,6 +1253,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (flags & 32) m.seed = c.uint.decode(state)
     m.stop = c.array(c.string).decode(state)
     if (flags & 64) m.delegate = delegateTarget.decode(state)
+    if (flags & 128) m.jsonSchema = c.string.decode(state)
+    if (flags & 256) m.grammar = c.string.decode(state)
     return m
   }
 }
@@ -1773,6 +1783,74 @@ export type PublisherRequestOf<M extends PublisherMethodName> = Decoded<(typeof 
 export type PublisherResponseOf<M extends PublisherMethodName> = Decoded<(typeof publisherMethods)[M]['response']>
 
 // ---------------------------------------------------------------------------------------------
+// embed: a batch of inputs → one vector per input, from a model loaded with modelType 'embedding'.
+// Vectors travel as float32 arrays (what the backend computes; half the bytes of float64).
+
+export interface EmbedRequest {
+  modelId: string
+  inputs: string[]
+  delegate?: DelegateTarget
+}
+
+export interface EmbedResponse {
+  vectors: Float32Array[]
+  /** Tokens of each input as the model saw it (BOS/EOS included). */
+  promptTokens: number[]
+  /** ms computing the vectors, ms waiting for the model, ms from the request to the response. */
+  embedTime: number
+  queueMs: number
+  totalTime: number
+}
+
+// flags: bit 0 delegate
+export const embedRequest: Encoding<EmbedRequest> = {
+  preencode(state, m) {
+    c.uint.preencode(state, presentFlags([m.delegate]))
+    c.string.preencode(state, m.modelId)
+    c.array(c.string).preencode(state, m.inputs)
+    if (m.delegate !== undefined) delegateTarget.preencode(state, m.delegate)
+  },
+  encode(state, m) {
+    c.uint.encode(state, presentFlags([m.delegate]))
+    c.string.encode(state, m.modelId)
+    c.array(c.string).encode(state, m.inputs)
+    if (m.delegate !== undefined) delegateTarget.encode(state, m.delegate)
+  },
+  decode(state) {
+    const flags = c.uint.decode(state)
+    const m: EmbedRequest = { modelId: c.string.decode(state), inputs: c.array(c.string).decode(state) }
+    if (flags & 1) m.delegate = delegateTarget.decode(state)
+    return m
+  }
+}
+
+export const embedResponse: Encoding<EmbedResponse> = {
+  preencode(state, m) {
+    c.array(c.float32array).preencode(state, m.vectors)
+    c.array(c.uint).preencode(state, m.promptTokens)
+    c.float64.preencode(state, m.embedTime)
+    c.float64.preencode(state, m.queueMs)
+    c.float64.preencode(state, m.totalTime)
+  },
+  encode(state, m) {
+    c.array(c.float32array).encode(state, m.vectors)
+    c.array(c.uint).encode(state, m.promptTokens)
+    c.float64.encode(state, m.embedTime)
+    c.float64.encode(state, m.queueMs)
+    c.float64.encode(state, m.totalTime)
+  },
+  decode(state) {
+    return {
+      vectors: c.array(c.float32array).decode(state),
+      promptTokens: c.array(c.uint).decode(state),
+      embedTime: c.float64.decode(state),
+      queueMs: c.float64.decode(state),
+      totalTime: c.float64.decode(state)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The method table: name → request and response bodies. Both sides take codecs from here only.
 
 export const methods = {
@@ -1785,7 +1863,8 @@ export const methods = {
   cancel: { request: cancelRequest, response: cancelResponse },
   listCache: { request: listCacheRequest, response: listCacheResponse },
   removeCache: { request: removeCacheRequest, response: removeCacheResponse },
-  listLoaded: { request: listLoadedRequest, response: listLoadedResponse }
+  listLoaded: { request: listLoadedRequest, response: listLoadedResponse },
+  embed: { request: embedRequest, response: embedResponse }
 } as const
 
 /** One-way messages (protomux-rpc events) of the infer stream. */

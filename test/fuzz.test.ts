@@ -13,7 +13,7 @@ import type { Testnet } from 'hyperdht/testnet.js'
 import type { Assertion } from 'brittle'
 import { connectClient, loopbackTestnet, startDaemon } from './helpers/swarm.ts'
 
-const ROUNDS = 40 // × 10 methods × 1 mutation each = 400 malformed requests
+const ROUNDS = 40 // × 11 methods × 1 mutation each = 440 malformed requests
 
 /** A valid request per method (short deadlines, so a mutation that still decodes ends soon). */
 const samples: { [M in MethodName]: unknown } = {
@@ -26,7 +26,8 @@ const samples: { [M in MethodName]: unknown } = {
   cancel: { streamId: 9 },
   listCache: null,
   removeCache: { target: 'abcdef0123456789', force: true },
-  listLoaded: null
+  listLoaded: null,
+  embed: { modelId: 'abcdef0123456789', inputs: ['hi', 'there'] }
 }
 
 /** Well-formed requests with hostile values: they pass decoding and reach each handler. */
@@ -53,12 +54,18 @@ const hostile: { [M in MethodName]: unknown[] } = {
     { streamId: 3, window: 4, modelId: 'm', maxTokens: 1, stop: [] },
     { streamId: 4, window: 4, modelId: 'm', prompt: 'x', maxTokens: 2 ** 50, stop: [] },
     { streamId: 5, window: 2 ** 40, modelId: 'm', prompt: 'x', maxTokens: 1, temperature: -1, topP: 7, stop: [] },
-    { streamId: 6, window: 4, modelId: 'm', messages: [], maxTokens: 1, stop: [] }
+    { streamId: 6, window: 4, modelId: 'm', messages: [], maxTokens: 1, stop: [] },
+    { streamId: 7, window: 4, modelId: 'm', prompt: 'x', maxTokens: 1, stop: [], jsonSchema: '{"oneOf":5}', grammar: 'root ::= x' }
   ],
   cancel: [{ streamId: 0 }, { streamId: 2 ** 50 }],
   listCache: [null],
   removeCache: [{ target: '', force: true }, { target: '/etc/passwd', force: true }, { target: '../../x', force: false }],
-  listLoaded: [null]
+  listLoaded: [null],
+  embed: [
+    { modelId: '', inputs: [] },
+    { modelId: 'm', inputs: [''] },
+    { modelId: 'm', inputs: Array.from({ length: 3000 }, () => 'a') }
+  ]
 }
 
 /** A raw qvac/rpc channel to the daemon: a valid handshake, then whatever bytes the test sends. */

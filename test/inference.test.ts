@@ -151,7 +151,7 @@ test('bad input gets typed errors and the daemon keeps serving', async (t) => {
     (await client.loadModel({ source, modelType }).catch((e) => e)).name
   t.is(await loadError(notGguf), 'INVALID_MODEL_FILE')
   t.is(await loadError(path.join(dir, 'missing.gguf')), 'MODEL_NOT_FOUND')
-  t.is(await loadError(model.path, 'embedding'), 'UNSUPPORTED_MODEL_TYPE')
+  t.is(await loadError(model.path, 'vision'), 'UNSUPPORTED_MODEL_TYPE')
 
   const ok = await client.infer({ modelId, prompt: 'Hello', maxTokens: 8, temperature: 0 }).trailer
   t.is(ok.stopReason, 'length', 'still serving')

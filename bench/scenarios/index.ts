@@ -8,6 +8,7 @@ import { loadScenario } from './load.ts'
 import { rpcScenario } from './rpc.ts'
 import { streamScenario } from './stream.ts'
 import { threadsScenario } from './threads.ts'
+import { gatewayScenario } from './gateway.ts'
 
 export type Scenario = (ctx: BenchContext, rec: ScenarioRecorder) => Promise<void>
 
@@ -20,5 +21,6 @@ export const SCENARIOS: Record<string, Scenario> = {
   grpc: grpcScenario,
   'cold-start': coldStartScenario,
   load: loadScenario,
-  fetch: fetchScenario
+  fetch: fetchScenario,
+  gateway: gatewayScenario
 }

@@ -5,6 +5,8 @@ import type {
   DelegateTarget,
   DownloadAssetRequest,
   DownloadAssetResponse,
+  EmbedRequest,
+  EmbedResponse,
   InferRequest,
   LoadModelRequest,
   LoadModelResponse,
@@ -103,6 +105,14 @@ export class Delegation {
     return value.references
   }
 
+  async embed(request: EmbedRequest, model: RemoteModel, ctx: CallContext): Promise<EmbedResponse> {
+    const { value, envelope, timing } = await this.forward(model.peer, ctx, 'embed', (client, opts) =>
+      client.embed({ modelId: model.remoteId, inputs: request.inputs }, opts)
+    )
+    this.annotate(ctx, 'embed', model.peer, envelope, timing)
+    return value
+  }
+
   /**
    * Streams from the provider into this daemon's stream: chunks pass through under both windows
    * (this daemon reads from the provider only as fast as its own client takes), a cancel here
@@ -125,7 +135,9 @@ export class Delegation {
         topP: request.topP,
         topK: request.topK,
         seed: request.seed,
-        stop: request.stop
+        stop: request.stop,
+        jsonSchema: request.jsonSchema,
+        grammar: request.grammar
       },
       { ...this.callOptions(ctx), signal, window: request.window }
     )

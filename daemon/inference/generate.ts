@@ -1,4 +1,4 @@
-import type { LlamaContextSequence, LlamaModel } from 'node-llama-cpp'
+import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel } from 'node-llama-cpp'
 import { QvacError } from '../../shared/errors.ts'
 import type { StopReason } from '../../shared/messages.ts'
 import type { OutboundStream } from '../stream/outbound-stream.ts'
@@ -13,6 +13,8 @@ export interface SamplingParams {
   topK: number
   seed: number
   stop: string[]
+  /** Constrains sampling (JSON schema or GBNF); node-llama-cpp accepts each sampled token into it. */
+  grammar?: LlamaGrammarEvaluationState
 }
 
 export interface GenerationResult {
@@ -65,7 +67,8 @@ export async function generate(
       temperature: params.temperature,
       topP: params.topP,
       topK: params.topK,
-      seed: params.seed
+      seed: params.seed,
+      grammarEvaluationState: params.grammar
     })
     for await (const token of tokens) {
       const now = performance.now()

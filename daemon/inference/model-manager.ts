@@ -8,6 +8,7 @@ import {
   type ChatWrapper,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
   type LlamaModel
 } from 'node-llama-cpp'
 import { QvacError, isQvacError } from '../../shared/errors.ts'
@@ -21,6 +22,7 @@ import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from '../limits/defaults
 import { MemoryBudget, estimateModel, limitError } from '../limits/memory-budget.ts'
 
 export interface ManagedModel {
+  modelType: 'llm'
   modelId: string
   source: string
   model: LlamaModel
@@ -38,6 +40,16 @@ export interface ManagedModel {
   /** Gives back the model's share of the memory budget. */
   releaseMemory(): void
 }
+
+/** A model loaded with modelType 'embedding': one embedding context, its calls queued in turn. */
+export interface EmbeddingModel extends Omit<ManagedModel, 'modelType' | 'context' | 'pool' | 'chatWrapper'> {
+  modelType: 'embedding'
+  context: LlamaEmbeddingContext
+  pool: SequencePool<LlamaEmbeddingContext>
+}
+
+export type LoadedModel = ManagedModel | EmbeddingModel
+const MODEL_TYPES = ['llm', 'embedding']
 
 /** Gets a model file on local disk, measured (the daemon's resolver). */
 export type ResolveModelFile = (
@@ -68,8 +80,8 @@ export class ModelManager {
   private readonly threads: number
   private readonly limits: ResourceLimits
   private readonly memory: MemoryBudget
-  private readonly models = new Map<string, ManagedModel>()
-  private readonly loading = new Map<string, Promise<ManagedModel>>()
+  private readonly models = new Map<string, LoadedModel>()
+  private readonly loading = new Map<string, Promise<LoadedModel>>()
 
   constructor(opts: {
     backend: LlamaBackend
@@ -94,17 +106,18 @@ export class ModelManager {
   }
 
   /** `access`: what the caller's source may reach (the daemon's source policy for this caller). */
-  async load(request: LoadModelRequest, signal: AbortSignal, access?: SourceAccess): Promise<{ model: ManagedModel; stats: LoadStats }> {
+  async load(request: LoadModelRequest, signal: AbortSignal, access?: SourceAccess): Promise<{ model: LoadedModel; stats: LoadStats }> {
     const started = performance.now()
-    if (request.modelType !== 'llm') {
-      throw new QvacError('UNSUPPORTED_MODEL_TYPE', `model type "${request.modelType}" is not supported (supported: llm)`)
+    if (!MODEL_TYPES.includes(request.modelType)) {
+      throw new QvacError('UNSUPPORTED_MODEL_TYPE', `model type "${request.modelType}" is not supported (supported: ${MODEL_TYPES.join(', ')})`)
     }
     // Checked before the source is fetched: a config out of bounds costs nothing.
     const config = this.settings(request.config)
+    const modelType = request.modelType as LoadedModel['modelType']
     const resolved = await this.resolve(request.source, { signal, access })
     const modelId = crypto
       .createHash('sha256')
-      .update(JSON.stringify([resolved.path, config]))
+      .update(JSON.stringify([resolved.path, config, modelType]))
       .digest('hex')
       .slice(0, 16)
 
@@ -119,7 +132,7 @@ export class ModelManager {
             maxModels: this.limits.maxModels
           })
         }
-        pending = this.open(modelId, request.source, resolved.path, config, signal)
+        pending = this.open(modelId, modelType, request.source, resolved.path, config, signal)
         this.loading.set(modelId, pending)
         pending.then(
           (m) => this.models.set(modelId, m),
@@ -169,7 +182,21 @@ export class ModelManager {
     return config
   }
 
+  /** A loaded LLM; an embedding model here is INVALID_ARGUMENT (it cannot generate). */
   get(modelId: string): ManagedModel {
+    const model = this.find(modelId)
+    if (model.modelType !== 'llm') throw wrongType(modelId, model.modelType, 'llm')
+    return model
+  }
+
+  /** A loaded embedding model; an LLM here is INVALID_ARGUMENT (load it with modelType 'embedding'). */
+  getEmbedding(modelId: string): EmbeddingModel {
+    const model = this.find(modelId)
+    if (model.modelType !== 'embedding') throw wrongType(modelId, model.modelType, 'embedding')
+    return model
+  }
+
+  private find(modelId: string): LoadedModel {
     const model = this.models.get(modelId)
     if (!model) throw new QvacError('MODEL_NOT_FOUND', `no model loaded with id ${modelId}`, { details: { modelId } })
     model.lastUsedAt = Date.now()
@@ -177,13 +204,13 @@ export class ModelManager {
   }
 
   /** Every loaded model, as the keep-alive and the cache see them. */
-  loaded(): ManagedModel[] {
+  loaded(): LoadedModel[] {
     return [...this.models.values()]
   }
 
   /** Frees a model whatever its references (keep-alive, `qvacd rm --force`); its streams end with MODEL_NOT_FOUND. */
   async evict(modelId: string): Promise<void> {
-    const managed = this.get(modelId)
+    const managed = this.find(modelId)
     managed.references = 1
     await this.unload(modelId)
   }
@@ -203,7 +230,7 @@ export class ModelManager {
 
   /** Drops one reference; at zero the model stops taking streams and is freed once they finish. */
   async unload(modelId: string): Promise<number> {
-    const managed = this.get(modelId)
+    const managed = this.find(modelId)
     managed.references--
     if (managed.references > 0) return managed.references
     this.models.delete(modelId)
@@ -235,11 +262,12 @@ export class ModelManager {
 
   private async open(
     modelId: string,
+    modelType: LoadedModel['modelType'],
     source: string,
     file: string,
     config: ModelSettings,
     signal: AbortSignal
-  ): Promise<ManagedModel> {
+  ): Promise<LoadedModel> {
     const started = performance.now()
     const sizeBytes = await assertGguf(file)
     const llama = await this.backend.get()
@@ -261,6 +289,10 @@ export class ModelManager {
         cause: err
       })
     }
+    if (modelType === 'embedding') {
+      const opened = { model, contextSize: estimate.contextSize, memory, backendDevice: llama.gpu || 'cpu' }
+      return this.openEmbedding(modelId, source, file, sizeBytes, opened, config, started)
+    }
     let context: LlamaContext
     try {
       context = await model.createContext({
@@ -280,6 +312,7 @@ export class ModelManager {
     this.log.info(`loaded ${source} as ${modelId} in ${initTime.toFixed(0)} ms`)
 
     return {
+      modelType,
       modelId,
       source,
       model,
@@ -314,7 +347,64 @@ export class ModelManager {
     }
   }
 
-  private async dispose(m: ManagedModel): Promise<void> {
+  private async openEmbedding(
+    modelId: string,
+    source: string,
+    file: string,
+    sizeBytes: number,
+    opened: { model: LlamaModel; contextSize: number; memory: ReturnType<MemoryBudget['reserve']>; backendDevice: string },
+    config: { threads: number; maxQueueDepth: number },
+    started: number
+  ): Promise<EmbeddingModel> {
+    const { model, contextSize, memory, backendDevice } = opened
+    let context: LlamaEmbeddingContext
+    try {
+      context = await model.createEmbeddingContext({ contextSize, threads: config.threads })
+    } catch (err) {
+      memory.release()
+      await model.dispose()
+      throw new QvacError('MODEL_LOAD_FAILED', `could not create an embedding context: ${(err as Error).message}`, { cause: err })
+    }
+    memory.allocated()
+    const initTime = performance.now() - started
+    this.log.info(`loaded ${source} as embedding model ${modelId} in ${initTime.toFixed(0)} ms`)
+    const general = model.fileInfo.metadata.general
+    return {
+      modelType: 'embedding',
+      modelId,
+      source,
+      model,
+      context,
+      pool: new SequencePool([context], config.maxQueueDepth),
+      info: {
+        name: general.name ?? path.basename(file),
+        architecture: general.architecture,
+        sizeBytes,
+        contextSize,
+        trainContextSize: model.trainContextSize,
+        sequences: 1,
+        threads: config.threads,
+        backendDevice
+      },
+      loadStats: {
+        totalLoadTime: initTime,
+        modelInitializationTime: initTime,
+        downloadTime: 0,
+        totalBytesDownloaded: 0,
+        downloadSpeedBps: 0,
+        checksumValidationTime: 0,
+        sourceType: 'file',
+        cacheHit: false
+      },
+      loadedAt: Date.now(),
+      references: 0,
+      file,
+      lastUsedAt: Date.now(),
+      releaseMemory: memory.release
+    }
+  }
+
+  private async dispose(m: LoadedModel): Promise<void> {
     try {
       await m.context.dispose()
       await m.model.dispose()
@@ -347,4 +437,10 @@ async function assertGguf(file: string): Promise<number> {
   } finally {
     await handle?.close()
   }
+}
+
+function wrongType(modelId: string, actual: string, wanted: string): QvacError {
+  return new QvacError('INVALID_ARGUMENT', `model ${modelId} was loaded as ${actual}; this call needs modelType '${wanted}'`, {
+    details: { modelId, modelType: actual }
+  })
 }

@@ -33,7 +33,8 @@ export function listLoadedHandler(models: ModelManager, keepAlive: KeepAlive): H
       modelId: m.modelId,
       source: sourceFor(ctx.caller.publicKey !== null, m.source),
       sizeBytes: m.info.sizeBytes,
-      memoryBytes: m.model.size + m.context.stateSize,
+      // An embedding context does not report its state size.
+      memoryBytes: m.model.size + (m.modelType === 'llm' ? m.context.stateSize : 0),
       sequences: m.pool.size,
       activeStreams: m.pool.active,
       queuedStreams: m.pool.queued,

@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts'
 import type { ModelManager } from '../inference/model-manager.ts'
 import { chatPrompt, completionPrompt, promptBytes } from '../inference/prompt.ts'
 import { generate, type SamplingParams } from '../inference/generate.ts'
+import { constrainOutput } from '../inference/grammar.ts'
 import type { Handler } from './router.ts'
 import type { PeerLimits } from '../limits/peer-limits.ts'
 
@@ -86,6 +87,9 @@ export function inferHandler(opts: {
           { details: { promptTokens: prompt.tokens.length, contextSize: managed.info.contextSize } }
         )
       }
+
+      const constrained = await constrainOutput(managed.model, request)
+      if (constrained) Object.assign(params, { grammar: constrained.state, stop: [...params.stop, ...constrained.stops] })
 
       const lease = await managed.pool.acquire(signal)
       if (ctx.profile) ctx.profile.queueMs = lease.queueMs
