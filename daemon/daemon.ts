@@ -189,7 +189,8 @@ export class Daemon extends ReadyResource {
         methods: () => this.router.methodStats(),
         metrics: () => this.router.metrics.exportJSON().metrics,
         peerLimits: this.peerLimits.limits,
-        peerUsage: () => this.peerLimits.usage()
+        peerUsage: () => this.peerLimits.usage(),
+        backend: () => this.backend.status()
       })
     )
     const download = downloadAssetHandler(() => this.resolver, this.delegation, this.sources)

@@ -487,6 +487,8 @@ export interface DaemonStatus {
   peerLimits: PeerLimitSettings
   /** What each remote peer uses now, for the peers with anything counted. */
   peerUsage: PeerUsage[]
+  /** Which llama.cpp build serves: `local build, OpenMP` or `prebuilt, no OpenMP (why)`; '' from older daemons. */
+  backend: string
 }
 
 export interface PeerLimitSettings {
@@ -712,6 +714,7 @@ export const statusResponse: Encoding<DaemonStatus> = {
     metricTable.preencode(state, m.metrics)
     peerLimits.preencode(state, m.peerLimits)
     c.array(peerUsage).preencode(state, m.peerUsage)
+    c.string.preencode(state, m.backend)
   },
   encode(state, m) {
     c.fixed32.encode(state, m.publicKey)
@@ -729,6 +732,7 @@ export const statusResponse: Encoding<DaemonStatus> = {
     metricTable.encode(state, m.metrics)
     peerLimits.encode(state, m.peerLimits)
     c.array(peerUsage).encode(state, m.peerUsage)
+    c.string.encode(state, m.backend)
   },
   decode(state) {
     return {
@@ -746,7 +750,9 @@ export const statusResponse: Encoding<DaemonStatus> = {
       methods: c.array(methodStatus).decode(state),
       metrics: metricTable.decode(state),
       peerLimits: peerLimits.decode(state),
-      peerUsage: c.array(peerUsage).decode(state)
+      peerUsage: c.array(peerUsage).decode(state),
+      // Appended last: a daemon from before it sends nothing here.
+      backend: state.start < state.end ? c.string.decode(state) : ''
     }
   }
 }

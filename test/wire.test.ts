@@ -70,7 +70,8 @@ test('status response round-trips through its codec', (t) => {
     peerLimits: { maxStreams: 4, maxQueued: 8, loadsPerMinute: 30, downloadBytesPerHour: 8 * 2 ** 30 },
     peerUsage: [
       { publicKey: crypto.randomBytes(32), activeStreams: 2, queuedStreams: 1, loadsLastMinute: 3, bytesDownloadedLastHour: 669440, refusals: 4 }
-    ]
+    ],
+    backend: 'local build, OpenMP'
   }
   t.alike(c.decode(statusResponse, c.encode(statusResponse, status)), status)
 })

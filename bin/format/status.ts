@@ -26,7 +26,8 @@ export function statusToJson(status: DaemonStatus) {
     methods: status.methods,
     metrics: status.metrics,
     peerLimits: status.peerLimits,
-    peerUsage: status.peerUsage.map((p) => ({ ...p, publicKey: formatKey(p.publicKey) }))
+    peerUsage: status.peerUsage.map((p) => ({ ...p, publicKey: formatKey(p.publicKey) })),
+    backend: status.backend
   }
 }
 
@@ -42,6 +43,7 @@ export function statusToTable(status: DaemonStatus): string {
     ['MODELS', status.models.length === 0 ? 'none loaded' : String(status.models.length)],
     ['STREAMS', `${status.streams.length} open`],
     ['IN FLIGHT', String(status.inFlight)],
+    ['BACKEND', status.backend || 'unknown'],
     ['TTFT', percentiles(status.metrics['infer.timeToFirstToken'], formatDuration)],
     ['TOKENS/S', percentiles(status.metrics['infer.tokensPerSecond'], (v) => v.toFixed(1))]
   )

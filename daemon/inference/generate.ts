@@ -2,6 +2,7 @@ import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel } fr
 import { QvacError } from '../../shared/errors.ts'
 import type { StopReason } from '../../shared/messages.ts'
 import type { OutboundStream } from '../stream/outbound-stream.ts'
+import { contextGate } from './context-gate.ts'
 import type { PreparedPrompt } from './prompt.ts'
 import { StopMatcher } from './stop-matcher.ts'
 import { TokenText } from './token-text.ts'
@@ -48,7 +49,8 @@ export async function generate(
   // Prompt caching, as llama.cpp's server and LlamaCompletion do: keep the KV cache of the prefix
   // this sequence already holds and evaluate only the rest (at least the last token, to sample).
   const input = prompt.tokens.slice(0, -1)
-  await sequence.adaptStateToTokens(input, false)
+  const gate = contextGate(sequence)
+  await gate.adapt(sequence, input)
   const pending = [...input.slice(sequence.nextTokenIndex), ...prompt.tokens.slice(-1)]
   const text = new TokenText(model, prompt.tokens)
   const stops = new StopMatcher([...params.stop, ...prompt.stops])
@@ -82,6 +84,8 @@ export async function generate(
       else if (signal.aborted) stopReason = 'cancelled'
       else if (generated >= maxTokens) stopReason = 'length'
       if (stopReason) break
+      const parked = gate.pass()
+      if (parked) await parked
     }
     stopReason ??= signal.aborted ? 'cancelled' : 'eos'
     if (stopReason !== 'stop' && stopReason !== 'cancelled') await out.write(stops.push(text.flush()).emit + stops.flush(), [], signal)

@@ -6,6 +6,7 @@ import type { ModelManager } from '../inference/model-manager.ts'
 import { chatPrompt, completionPrompt, promptBytes } from '../inference/prompt.ts'
 import { generate, type SamplingParams } from '../inference/generate.ts'
 import { constrainOutput } from '../inference/grammar.ts'
+import { describeBuild } from '../inference/backend.ts'
 import type { Handler } from './router.ts'
 import type { PeerLimits } from '../limits/peer-limits.ts'
 
@@ -120,7 +121,7 @@ export function inferHandler(opts: {
           interTokenLatencyP50: result.interTokenLatencyP50,
           interTokenLatencyP95: result.interTokenLatencyP95
         },
-        tags: { stopReason, backendDevice: managed.info.backendDevice }
+        tags: { stopReason, backendDevice: managed.info.backendDevice, backendBuild: describeBuild(managed.model.llama) }
       })
       return trailer({ stopReason, stats, error: failed ? toWireError(ctx.signal.reason, exposeErrors) : undefined })
     } catch (err) {

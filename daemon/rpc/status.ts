@@ -19,6 +19,7 @@ export interface StatusSource {
   metrics(): Record<string, MetricSummary>
   peerLimits: PeerLimitSettings
   peerUsage(): PeerUsage[]
+  backend(): string
 }
 
 export function statusHandler(source: StatusSource): Handler<'status'> {
@@ -41,7 +42,8 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       methods: source.methods(),
       metrics: source.metrics(),
       peerLimits: source.peerLimits,
-      peerUsage: source.peerUsage()
+      peerUsage: source.peerUsage(),
+      backend: source.backend()
     }
   }
 }

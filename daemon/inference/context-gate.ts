@@ -1,0 +1,50 @@
+import type { LlamaContext, LlamaContextSequence } from 'node-llama-cpp'
+
+/**
+ * Lets a stream that must erase its sequence's stale KV tail get node-llama-cpp's context-wide
+ * lock without waiting for every other stream to finish. The batch dispatch holds that lock for as
+ * long as any sequence keeps queueing decodes (`while (shouldHaveAnotherLoop)` in LlamaContext's
+ * `dispatchPendingBatch`), so an erase queued behind it waited for the whole batch (one stream per
+ * round about a second at 32 streams, BENCHMARKS.md). While an erase is pending, generating streams
+ * park before queueing their next token: the dispatch loop runs dry within one round, the erase
+ * runs, and every stream resumes, in arrival order.
+ */
+export class ContextGate {
+  private erasing = 0
+  private opened: Promise<void> | null = null
+  private open: (() => void) | null = null
+
+  /** How many times a stream waited at the gate (tests and stats read it: a count, not a time). */
+  parked = 0
+
+  /** Streams call this between tokens; it resolves at once unless an erase is pending. */
+  pass(): Promise<void> | null {
+    if (this.opened === null) return null
+    this.parked++
+    return this.opened
+  }
+
+  /** Keeps the prefix `tokens` of `sequence`'s KV cache and erases the rest, without starving. */
+  async adapt(sequence: LlamaContextSequence, tokens: LlamaContextSequence['contextTokens']): Promise<void> {
+    // Nothing to erase (a fresh sequence, or the whole cached state is a prefix): no lock taken.
+    if (sequence.compareContextTokens(tokens).firstDifferentIndex >= sequence.nextTokenIndex) return
+    if (this.erasing++ === 0) this.opened = new Promise((resolve) => (this.open = resolve))
+    try {
+      await sequence.adaptStateToTokens(tokens, false)
+    } finally {
+      if (--this.erasing === 0) {
+        this.open?.()
+        this.opened = this.open = null
+      }
+    }
+  }
+}
+
+const gates = new WeakMap<LlamaContext, ContextGate>()
+
+/** One gate per context, shared by all of its sequences. */
+export function contextGate(sequence: LlamaContextSequence): ContextGate {
+  let gate = gates.get(sequence.context)
+  if (!gate) gates.set(sequence.context, (gate = new ContextGate()))
+  return gate
+}

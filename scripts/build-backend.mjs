@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Builds node-llama-cpp's llama.cpp backend from the source it ships (offline, its gitRelease.bundle)
+// with OpenMP and this CPU's own features, so ggml's threads sleep at barriers instead of spinning
+// (BENCHMARKS.md). Run by `npm install` (the root project's postinstall) and by `qvacd backend build`.
+// Never fails the install: without a compiler, or if the build fails, the prebuilt binary serves
+// and the outcome file says why (`qvacd status` prints it).
+import { execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+
+const root = path.join(import.meta.dirname, '..')
+const nlc = path.join(root, 'node_modules', 'node-llama-cpp')
+const outcomeFile = process.env.QVACD_BACKEND_OUTCOME || path.join(root, 'node_modules', '.cache', 'qvacd', 'backend-build.json')
+const force = process.argv.includes('--force')
+
+function record(outcome) {
+  fs.mkdirSync(path.dirname(outcomeFile), { recursive: true })
+  fs.writeFileSync(outcomeFile, JSON.stringify({ ...outcome, at: new Date().toISOString() }, null, 2) + '\n')
+  const line = outcome.status === 'built' || outcome.status === 'present'
+    ? `qvacd: inference backend: local OpenMP build (${outcome.status === 'built' ? `built in ${outcome.minutes} min` : 'already built'})`
+    : `qvacd: inference backend: prebuilt (${outcome.reason})`
+  console.log(line)
+}
+
+function missingTools() {
+  const missing = []
+  for (const [tool, args] of [['cmake', ['--version']], ['git', ['--version']], ['c++', ['--version']]]) {
+    try {
+      execFileSync(tool, args, { stdio: 'ignore' })
+    } catch {
+      missing.push(tool)
+    }
+  }
+  return missing
+}
+
+function localBuildPresent() {
+  const builds = path.join(nlc, 'llama', 'localBuilds')
+  if (!fs.existsSync(builds)) return false
+  return fs.readdirSync(builds).some((d) => fs.existsSync(path.join(builds, d, 'Release', 'llama-addon.node')))
+}
+
+async function main() {
+  if (!fs.existsSync(path.join(nlc, 'llama', 'gitRelease.bundle'))) {
+    return record({ status: 'skipped', reason: 'node-llama-cpp ships no llama.cpp source bundle' })
+  }
+  if (/^(0|false|no|skip)$/i.test(process.env.QVACD_BACKEND_BUILD ?? '')) {
+    return record({ status: 'skipped', reason: 'QVACD_BACKEND_BUILD=0' })
+  }
+  if (!force && localBuildPresent()) return record({ status: 'present' })
+  const missing = missingTools()
+  if (missing.length > 0) return record({ status: 'no-compiler', reason: `no ${missing.join(', ')} found, so no local build` })
+
+  console.log('qvacd: building the inference backend with OpenMP from the bundled llama.cpp source (about 3 minutes on 2 cores; QVACD_BACKEND_BUILD=0 skips it)')
+  const log = path.join(path.dirname(outcomeFile), 'backend-build.log')
+  fs.mkdirSync(path.dirname(log), { recursive: true })
+  const out = fs.openSync(log, 'w')
+  const started = Date.now()
+  const code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(nlc, 'dist', 'cli', 'cli.js'), 'source', 'download', '--gpu', 'false', '--noUsageExample'], {
+      cwd: root,
+      stdio: ['ignore', out, out]
+    })
+    child.on('exit', (c) => resolve(c ?? 1))
+    child.on('error', () => resolve(1))
+  })
+  fs.closeSync(out)
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1)
+  if (code !== 0 || !localBuildPresent()) return record({ status: 'failed', reason: `the local build failed after ${minutes} min, see ${log}` })
+  record({ status: 'built', minutes: Number(minutes) })
+}
+
+main().catch((err) => {
+  record({ status: 'failed', reason: err.message })
+})
