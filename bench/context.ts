@@ -15,6 +15,8 @@ export interface BenchSettings {
   threadModels: BenchModelName[]
   coldStarts: number
   loadClients: number[]
+  /** Models of the load scenario (qvacd and llama-server -np N side by side). */
+  loadModels: BenchModelName[]
   loadRounds: number
   /** Bytes of the file the fetch scenario moves; 0: the large model file. */
   fetchBytes: number
@@ -32,8 +34,9 @@ export const SETTINGS: Record<'quick' | 'full', BenchSettings> = {
     models: ['tiny', 'large'],
     threadModels: ['tiny'],
     coldStarts: 2,
-    loadClients: [1, 4, 8],
-    loadRounds: 2,
+    loadClients: [1, 4, 16, 32],
+    loadModels: ['tiny'],
+    loadRounds: 1,
     fetchBytes: 32 * 1024 * 1024,
     fetchRounds: 2,
     buildLlamaServer: false
@@ -47,6 +50,7 @@ export const SETTINGS: Record<'quick' | 'full', BenchSettings> = {
     threadModels: ['tiny', 'large'],
     coldStarts: 5,
     loadClients: [1, 4, 16, 32],
+    loadModels: ['tiny', 'large'],
     loadRounds: 3,
     fetchBytes: 0,
     fetchRounds: 3,

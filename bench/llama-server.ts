@@ -7,6 +7,8 @@ import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { spawnChild, stopChild } from './children.ts'
+import type { BenchContext } from './context.ts'
+import type { ScenarioRecorder } from './report.ts'
 import { StreamTimer, type StreamSample } from './stream-sample.ts'
 
 const run = promisify(execFile)
@@ -66,18 +68,38 @@ export async function buildLlamaServer(cacheDir: string, progress: (line: string
   return bin
 }
 
+/** The llama-server binary, built first in full mode; null (and recorded as unavailable) when there is none. */
+export async function llamaServerPeer(ctx: BenchContext, rec: ScenarioRecorder): Promise<string | null> {
+  const bin = findLlamaServer(ctx.cacheDir)
+  if (bin) return bin
+  const missing = await missingBuildTools()
+  if (missing) {
+    rec.unavailableFor('llama-server peer', `it is not built and cannot be: ${missing}`)
+    return null
+  }
+  if (!ctx.settings.buildLlamaServer) {
+    rec.unavailableFor('llama-server peer', 'not built yet and quick mode does not build it: run `qvacd bench --full llama-server` once (about 6 minutes on 2 cores)')
+    return null
+  }
+  return buildLlamaServer(ctx.cacheDir, ctx.progress)
+}
+
 export interface LlamaServer {
   port: number
   child: ChildProcess
   stop(): Promise<void>
 }
 
-/** llama-server on 127.0.0.1: one slot, the given threads and context, ready once /health says so. */
-export async function startLlamaServer(bin: string, modelPath: string, opts: { threads: number; contextSize: number }): Promise<LlamaServer> {
+/**
+ * llama-server on 127.0.0.1 with the given threads, ready once /health says so. `parallel` slots
+ * (`-np`, continuous batching) each get `contextSize`, as each of the daemon's sequences does.
+ */
+export async function startLlamaServer(bin: string, modelPath: string, opts: { threads: number; contextSize: number; parallel?: number }): Promise<LlamaServer> {
   const port = await freePort()
+  const parallel = opts.parallel ?? 1
   const child = spawnChild(bin, [
     '-m', modelPath, '--host', '127.0.0.1', '--port', String(port),
-    '-t', String(opts.threads), '-tb', String(opts.threads), '-c', String(opts.contextSize), '-np', '1', '--no-webui'
+    '-t', String(opts.threads), '-tb', String(opts.threads), '-c', String(opts.contextSize * parallel), '-np', String(parallel), '--no-webui'
   ])
   let stderr = ''
   child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-4000)))

@@ -4,7 +4,7 @@ import { servingDaemon } from './helpers/model.ts'
 import type { InferStream } from '../client/index.ts'
 
 const PROMPT = 'Hello'
-const LONG = 100
+const LONG = 400
 
 /** Reads a stream to its end, calling `onChunk` with the running token count. */
 async function drain(stream: InferStream, onChunk: (received: number) => void = () => {}): Promise<number[]> {

@@ -1,9 +1,8 @@
 import type { QvacClient } from '../../client/index.ts'
-import { defaultThreads } from '../../daemon/inference/backend.ts'
 import { PROMPT, type BenchContext } from '../context.ts'
 import { connectToChild, startDaemonChild, swarmStream } from '../daemon-child.ts'
 import { interleave } from '../interleave.ts'
-import { buildLlamaServer, findLlamaServer, llamaServerStream, missingBuildTools, startLlamaServer } from '../llama-server.ts'
+import { llamaServerPeer, llamaServerStream, startLlamaServer } from '../llama-server.ts'
 import type { BenchModelName } from '../models.ts'
 import type { ScenarioRecorder } from '../report.ts'
 import { recordStreams, type StreamSummary } from '../stream-phases.ts'
@@ -11,20 +10,13 @@ import { recordStreams, type StreamSummary } from '../stream-phases.ts'
 /**
  * llama.cpp's own server (built from the source node-llama-cpp ships) vs a `qvacd start` child:
  * same GGUF, prompt, greedy settings, context size and threads; SSE on 127.0.0.1 vs the swarm.
- * Quick mode runs the daemon's default thread count; full mode sweeps 1..cores and compares each
- * side at its best.
+ * Both modes sweep threads 1..cores and compare each side at its best.
  */
 export async function llamaServerScenario(ctx: BenchContext, rec: ScenarioRecorder): Promise<void> {
-  let bin = findLlamaServer(ctx.cacheDir)
-  if (!bin) {
-    const missing = await missingBuildTools()
-    if (missing) return rec.unavailableFor('llama-server peer', `it is not built and cannot be: ${missing}`)
-    if (!ctx.settings.buildLlamaServer) {
-      return rec.unavailableFor('llama-server peer', 'not built yet and quick mode does not build it: run `qvacd bench --full llama-server` once (about 6 minutes on 2 cores)')
-    }
-    bin = await buildLlamaServer(ctx.cacheDir, ctx.progress)
-  }
-  const threadCounts = ctx.mode === 'full' ? Array.from({ length: ctx.cores }, (_, i) => i + 1) : [defaultThreads()]
+  const bin = await llamaServerPeer(ctx, rec)
+  if (!bin) return
+  // Both modes sweep every thread count: "each at its best" needs all of them (quick runs fewer streams).
+  const threadCounts = Array.from({ length: ctx.cores }, (_, i) => i + 1)
   const daemon = await startDaemonChild(ctx.bootstrap)
   try {
     const client = await connectToChild(daemon, ctx.bootstrap)
