@@ -32,7 +32,7 @@ export const SETTINGS: Record<'quick' | 'full', BenchSettings> = {
     streams: { tiny: 5, large: 3 },
     maxTokens: { tiny: 128, large: 32 },
     models: ['tiny', 'large'],
-    threadModels: ['tiny'],
+    threadModels: ['tiny', 'large'],
     coldStarts: 2,
     loadClients: [1, 4, 16, 32],
     loadModels: ['tiny'],

@@ -27,7 +27,7 @@ configurable(program
   .addOption(storageOption())
   .addOption(bootstrapOption())
   .option('--allow <key,...>', 'only these peer public keys may connect (z32 or hex)')
-  .option('--threads <n>', 'inference threads for models loaded without a threads setting (default: cores - 1)', positiveInt)
+  .option('--threads <n>', 'inference threads for models loaded without a threads setting (default: all cores with the local OpenMP build, else cores - 1)', positiveInt)
   .option('--gpu', 'let the inference backend use a GPU if it finds one')
   .option('--max-tokens <n>', 'largest maxTokens a stream may ask for', positiveInt, 4096)
   .option('--max-queue-depth <n>', 'streams that may wait per model before QUEUE_FULL', positiveInt, 32)

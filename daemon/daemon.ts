@@ -48,7 +48,7 @@ export interface DaemonOptions {
   exposeErrors?: boolean
   /** Overrides the protocol version spoken (compatibility tests only). */
   protocolVersion?: number
-  /** Inference threads for models loaded without a threads setting (default: cores − 1). */
+  /** Inference threads for models loaded without a threads setting (default: backend.ts defaultThreads). */
   threads?: number
   /** GPU use of the inference backend: 'auto' detects one, false stays on the CPU (default). */
   gpu?: 'auto' | false

@@ -4,9 +4,14 @@ import path from 'node:path'
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp'
 import type { Logger } from '../log.ts'
 
-/** STACK.md: with threads = all cores the prebuilt backend ran 1.6–4.5× slower; leave one core to Node. */
+/**
+ * The rule from the `threads` scenario (README, BENCHMARKS.md): the local OpenMP build gains from
+ * every core on a model where compute dominates, so it gets all of them; the prebuilt binary's
+ * spinning barrier ran 1.6–4.5× slower with all cores busy, so it leaves one core to Node.
+ */
 export function defaultThreads(): number {
-  return Math.max(1, os.availableParallelism() - 1)
+  const cores = os.availableParallelism()
+  return localBuildPresent() ? cores : Math.max(1, cores - 1)
 }
 
 /** Written by scripts/build-backend.mjs (npm install, `qvacd backend build`): why a local build is there or not. */
