@@ -97,3 +97,24 @@ test('quick rpc and stream scenarios run end to end with tiny iteration counts',
   t.ok(report.git.sha === (inCheckout ? report.git.sha.match(/^[0-9a-f]{40}$/)?.[0] : 'unknown'), `git sha ${report.git.sha}`)
   t.ok(reportToText(report).includes('== stream'))
 })
+
+test('the load scenario runs N concurrent streams per round and says when llama-server is not there to compare', { timeout: 120_000 }, async (t) => {
+  const cache = await t.tmp()
+  const before = process.env.QVACD_BENCH_CACHE
+  process.env.QVACD_BENCH_CACHE = cache // an empty cache: no llama-server built, and quick mode builds none
+  t.teardown(() => {
+    if (before === undefined) delete process.env.QVACD_BENCH_CACHE
+    else process.env.QVACD_BENCH_CACHE = before
+  })
+  const report = await benchmark({
+    scenarios: ['load'],
+    mode: 'quick',
+    settings: { loadClients: [1, 3], loadRounds: 1, loadModels: ['tiny'], maxTokens: { tiny: 6, large: 4 } }
+  })
+  t.alike(report.unavailable.map((u) => u.what), ['llama-server peer'], 'the missing peer is reported, not skipped silently')
+  const ttft = report.phases.find((p) => p.variant === 'n=3' && p.side === 'qvacd swarm' && p.metric === 'TTFT')
+  t.is(ttft?.summary.n, 3, 'one TTFT per stream of the measured round')
+  const errors = report.phases.find((p) => p.variant === 'n=3' && p.metric === 'errors')
+  t.is(errors?.summary.max, 0)
+  t.ok(report.ratios.some((r) => r.variant === 'n=3' && r.name === 'p99 TTFT ÷ p50 TTFT'), 'the tail ratio at the largest N')
+})

@@ -16,7 +16,7 @@ async function drain(stream: InferStream, onChunk: (received: number) => void = 
   return tokens
 }
 
-test('a stream that reuses a sequence starts while 4 others keep generating, and every stream gets the same tokens', async (t) => {
+test('a stream that reuses a sequence starts while 4 others keep generating, and every stream gets the same tokens', { timeout: 120_000 }, async (t) => {
   const testnet = await loopbackTestnet(t)
   const { client, modelId } = await servingDaemon(t, testnet, { config: { sequences: 8 } })
   const infer = (maxTokens: number) => client.infer({ modelId, prompt: PROMPT, maxTokens, temperature: 0 })
