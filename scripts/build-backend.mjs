@@ -7,9 +7,11 @@
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const root = path.join(import.meta.dirname, '..')
-const nlc = path.join(root, 'node_modules', 'node-llama-cpp')
+// Where npm put node-llama-cpp (hoisted or not), as Node resolves it from here.
+const nlc = path.resolve(fileURLToPath(import.meta.resolve('node-llama-cpp')), '..', '..')
 const outcomeFile = process.env.QVACD_BACKEND_OUTCOME || path.join(root, 'node_modules', '.cache', 'qvacd', 'backend-build.json')
 const force = process.argv.includes('--force')
 

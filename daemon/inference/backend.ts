@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp'
 import type { Logger } from '../log.ts'
 
@@ -33,7 +34,7 @@ function buildOutcome(): BuildOutcome | null {
 }
 
 function localBuildPresent(): boolean {
-  const builds = path.join(import.meta.dirname, '..', '..', 'node_modules', 'node-llama-cpp', 'llama', 'localBuilds')
+  const builds = path.join(path.resolve(fileURLToPath(import.meta.resolve('node-llama-cpp')), '..', '..'), 'llama', 'localBuilds')
   try {
     return fs.readdirSync(builds).some((d) => fs.existsSync(path.join(builds, d, 'Release', 'llama-addon.node')))
   } catch {
