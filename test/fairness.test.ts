@@ -18,7 +18,8 @@ async function drain(stream: InferStream, onChunk: (received: number) => void = 
 
 test('a stream that reuses a sequence starts while 4 others keep generating, and every stream gets the same tokens', { timeout: 120_000 }, async (t) => {
   const testnet = await loopbackTestnet(t)
-  const { client, modelId } = await servingDaemon(t, testnet, { config: { sequences: 8 } })
+  // One client runs all 8 streams: let this peer run them at once (the per-peer default is 4).
+  const { client, modelId } = await servingDaemon(t, testnet, { config: { sequences: 8 }, daemon: { peerLimits: { maxStreams: 8 } } })
   const infer = (maxTokens: number) => client.infer({ modelId, prompt: PROMPT, maxTokens, temperature: 0 })
 
   // Round 1 leaves a generated tail in all 8 sequences: every later stream must erase it first.
