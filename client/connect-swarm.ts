@@ -5,6 +5,9 @@ import { parseKey, topicFromName } from '../shared/keys.ts'
 import { clientConnection, connectToDaemon } from './connect-daemon.ts'
 import { QvacError } from '../shared/errors.ts'
 import { QvacClient, openClient } from './qvac-client.ts'
+import { DaemonSet } from './topic/daemon-set.ts'
+import { Profiler } from './profiler/profiler.ts'
+import { TopicClient } from './topic/topic-client.ts'
 
 export interface ConnectOptions {
   /** A topic name as given to `qvacd start --topic`, or a 32-byte topic. */
@@ -21,11 +24,16 @@ export interface ConnectOptions {
   connectTimeout?: number
   /** Overrides the protocol version spoken (compatibility tests only). */
   protocolVersion?: number
+  /** By topic: connections kept to daemons at most (default 8; more found are sampled). */
+  maxDaemons?: number
+  /** By topic: a daemon silent this long counts as lost (default 4000 ms; daemons announce every second). */
+  silenceTimeout?: number
 }
 
 /**
- * Connects to a daemon over the swarm, by topic or by key, and resolves once the first daemon
- * answers the handshake. With several daemons on a topic the first to answer is used.
+ * Connects over the swarm. By key (`peer`): to exactly that daemon. By topic: to the daemons
+ * announcing it (up to `maxDaemons`), routing each call to the least-loaded one that fits and
+ * failing over between them (client/topic/topic-client.ts); resolves once one is connected.
  */
 export async function connect(opts: ConnectOptions): Promise<QvacClient> {
   if (opts.topic === undefined && opts.peer === undefined) {
@@ -37,6 +45,22 @@ export async function connect(opts: ConnectOptions): Promise<QvacClient> {
   const keyPair = opts.keyPair ?? HyperDHT.keyPair()
   const dht = opts.dht ?? createDht({ bootstrap, keyPair })
   const ownsDht = opts.dht === undefined
+  const closeDht = async () => {
+    if (ownsDht) await dht.destroy()
+  }
+
+  if (peer === undefined) {
+    const daemons = new DaemonSet({
+      dht,
+      topic: topic as Buffer,
+      keyPair,
+      profiler: new Profiler(),
+      maxDaemons: opts.maxDaemons,
+      silenceTimeoutMs: opts.silenceTimeout,
+      protocolVersion: opts.protocolVersion
+    })
+    return openClient(new TopicClient(daemons, { connectTimeout: opts.connectTimeout ?? 15000, onclose: closeDht }))
+  }
 
   const client = new QvacClient(
     async (signal) => {
@@ -50,9 +74,7 @@ export async function connect(opts: ConnectOptions): Promise<QvacClient> {
       })
       return clientConnection(conn)
     },
-    async () => {
-      if (ownsDht) await dht.destroy()
-    }
+    closeDht
   )
   return openClient(client)
 }

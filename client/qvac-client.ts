@@ -7,6 +7,8 @@ import { callRpc } from './rpc-call.ts'
 import {
   streamChunk,
   downloadProgress,
+  loadReport,
+  type LoadReport,
   type DaemonStatus,
   type DownloadAssetRequest,
   type DownloadAssetResponse,
@@ -22,7 +24,7 @@ import {
   type LoadedModel,
   type RemoveCacheResponse
 } from '../shared/messages.ts'
-import { InferStream, type InferInput, type InferOptions } from './infer-stream.ts'
+import { InferStream, singleDaemon, type InferInput, type InferOptions } from './infer-stream.ts'
 import { Profiler } from './profiler/profiler.ts'
 import { delegateTarget, type DelegateInput } from './delegate-input.ts'
 import type { DownloadProgress } from '../shared/download-stats.ts'
@@ -75,7 +77,8 @@ export interface EmbedInput {
  * A connection to a qvacd daemon with typed methods. It connects lazily and again after a drop:
  * a lost connection fails the calls in flight with CONNECTION_LOST, and the next call reconnects.
  *
- * Events: `connect` (transport), `disconnect` (transport).
+ * Events: `connect` (transport), `disconnect` (transport), `load` (report, transport): the
+ * daemon's load announcement, about every second.
  */
 export class QvacClient extends EventEmitter {
   private readonly connector: Connector
@@ -85,12 +88,14 @@ export class QvacClient extends EventEmitter {
   private readonly closing = new AbortController()
   private nextStreamId = 1
   /** Records every call's timings when enabled; off by default (then nothing is timed). */
-  readonly profiler = new Profiler()
+  readonly profiler: Profiler
 
-  constructor(connector: Connector, onclose: () => Promise<void> = async () => {}) {
+  constructor(connector: Connector, onclose: () => Promise<void> = async () => {}, opts: { profiler?: Profiler } = {}) {
     super()
     this.connector = connector
     this.onclose = onclose
+    // A client over a topic shares its profiler with the per-daemon clients it routes to.
+    this.profiler = opts.profiler ?? new Profiler()
   }
 
   /** Connects now (calls would connect anyway); rejects with CONNECT_FAILED or a version mismatch. */
@@ -164,7 +169,8 @@ export class QvacClient extends EventEmitter {
 
   /** Streams tokens; see InferStream. The timeout, if any, bounds the whole stream. */
   infer(input: InferInput, opts: InferOptions = {}): InferStream {
-    return new InferStream(this.nextStreamId++, input, opts, this.profiler, () => this.connection(opts))
+    // One daemon: nowhere to fail over to.
+    return new InferStream(this.nextStreamId++, input, { ...opts, failover: false }, this.profiler, singleDaemon(() => this.connection(opts), input.modelId))
   }
 
   /** One L2-normalized vector per input, with each input's token count and the daemon's timings. */
@@ -215,7 +221,7 @@ export class QvacClient extends EventEmitter {
           throw new QvacError('CLIENT_CLOSED', 'the client is closed')
         }
         const transport: Transport = { ...connection, streams: new Map(), downloads: new Map() }
-        receiveEvents(transport)
+        receiveEvents(transport, (report) => this.emit('load', report, transport))
         const ondisconnect = () => {
           if (this.current === pending) this.current = null
           this.emit('disconnect', transport)
@@ -247,7 +253,7 @@ export async function openClient(client: QvacClient): Promise<QvacClient> {
 }
 
 /** Routes the daemon's events to their stream or download; a malformed one is dropped, never thrown. */
-function receiveEvents(transport: Transport): void {
+function receiveEvents(transport: Transport, onload: (report: LoadReport) => void): void {
   transport.rpc.respond<Buffer, null>('infer.chunk', { requestEncoding: c.raw }, (raw) => {
     try {
       const chunk = c.decode(streamChunk, raw)
@@ -260,6 +266,16 @@ function receiveEvents(transport: Transport): void {
       const { progressId, bytes, total, speedBps } = c.decode(downloadProgress, raw)
       transport.downloads.get(progressId)?.({ bytes, total: total > 0 ? total : null, speedBps })
     } catch {}
+    return null
+  })
+  transport.rpc.respond<Buffer, null>('load', { requestEncoding: c.raw }, (raw) => {
+    let report: LoadReport
+    try {
+      report = c.decode(loadReport, raw)
+    } catch {
+      return null
+    }
+    onload(report)
     return null
   })
 }

@@ -33,6 +33,9 @@ import { CacheKeeper } from './cache/cache-keeper.ts'
 import { listCacheHandler, listLoadedHandler, removeCacheHandler } from './rpc/cache.ts'
 import { PeerLimits } from './limits/peer-limits.ts'
 import { DEFAULT_RESOURCE_LIMITS, type PeerLimitOptions, type ResourceLimits } from './limits/defaults.ts'
+import { LoadAnnouncer } from './announce/load-announcer.ts'
+import { FileHashes } from './announce/file-sha256.ts'
+import { defaultThreads } from './inference/backend.ts'
 
 export interface DaemonOptions {
   /** Topic name; the swarm topic is its hash (shared/keys.ts). */
@@ -119,6 +122,8 @@ export class Daemon extends ReadyResource {
   private readonly sources: SourcePolicy
   private readonly keepAlive: KeepAlive
   cache: CacheKeeper | null = null
+  /** Tells every connected peer this daemon's load (DESIGN.md's `load` event). */
+  readonly announcer: LoadAnnouncer
 
   constructor(opts: DaemonOptions) {
     super()
@@ -165,7 +170,31 @@ export class Daemon extends ReadyResource {
         ? { topic: topicFromName(opts.delegateTopic), fallbackToLocal: opts.fallbackToLocal ?? false }
         : null
     })
+    this.announcer = this.createAnnouncer()
     this.registerMethods()
+  }
+
+  private createAnnouncer(): LoadAnnouncer {
+    const hashes = new FileHashes()
+    return new LoadAnnouncer({
+      models: () =>
+        this.models.list().map((m) => ({
+          modelId: m.modelId,
+          source: m.source,
+          sequences: m.sequences,
+          busy: m.activeStreams,
+          queued: m.queuedStreams
+        })),
+      sha256: (modelId) => hashes.get(this.models.get(modelId).model.filename),
+      openStreams: () => this.router.streams().length,
+      metrics: () => this.router.metrics.exportJSON().metrics,
+      backend: () => {
+        const [first] = this.models.list()
+        return first ? this.models.get(first.modelId).info.backendDevice : this.opts.gpu === 'auto' ? 'auto' : 'cpu'
+      },
+      threads: this.opts.threads ?? defaultThreads(),
+      channels: () => this.host?.channels() ?? []
+    })
   }
 
   private registerMethods(): void {
@@ -190,7 +219,8 @@ export class Daemon extends ReadyResource {
         metrics: () => this.router.metrics.exportJSON().metrics,
         peerLimits: this.peerLimits.limits,
         peerUsage: () => this.peerLimits.usage(),
-        backend: () => this.backend.status()
+        backend: () => this.backend.status(),
+        load: () => this.announcer.report()
       })
     )
     const download = downloadAssetHandler(() => this.resolver, this.delegation, this.sources)
@@ -285,7 +315,9 @@ export class Daemon extends ReadyResource {
     for (const event of ['peer-joined', 'peer-left', 'peer-refused', 'protocol-mismatch']) {
       this.host.on(event, (...args: unknown[]) => this.emit(event, ...args))
     }
+    this.host.on('peer-joined', () => this.announcer.announce())
     await this.host.ready()
+    this.announcer.start()
 
     this.resolver = new ModelResolver({
       storage: this.storage,
@@ -315,6 +347,7 @@ export class Daemon extends ReadyResource {
   }
 
   private async shutdown(): Promise<void> {
+    this.announcer.stop()
     this.router.close()
     if (this.metricsServer) await this.metricsServer.close()
     if (this.control) await this.control.close()

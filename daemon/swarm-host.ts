@@ -97,6 +97,11 @@ export class SwarmHost extends ReadyResource {
     return peers
   }
 
+  /** The RPC channels of the peers that passed the handshake (where load reports go). */
+  *channels(): Generator<ProtomuxRPC> {
+    for (const { rpc, accepted } of this.connections.values()) if (accepted) yield rpc
+  }
+
   /** Leaves the topic, lets answered calls flush, then closes every connection and the DHT. */
   protected async _close(): Promise<void> {
     if (this.discovery) await this.discovery.destroy()

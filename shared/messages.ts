@@ -489,6 +489,8 @@ export interface DaemonStatus {
   peerUsage: PeerUsage[]
   /** Which llama.cpp build serves: `local build, OpenMP` or `prebuilt, no OpenMP (why)`; '' from older daemons. */
   backend: string
+  /** The daemon's current load announcement (absent from daemons that do not announce). */
+  load?: LoadReport
 }
 
 export interface PeerLimitSettings {
@@ -715,6 +717,9 @@ export const statusResponse: Encoding<DaemonStatus> = {
     peerLimits.preencode(state, m.peerLimits)
     c.array(peerUsage).preencode(state, m.peerUsage)
     c.string.preencode(state, m.backend)
+    // A trailing flags uint (bit 0: load) keeps the response readable by older clients.
+    c.uint.preencode(state, m.load ? 1 : 0)
+    if (m.load) loadReport.preencode(state, m.load)
   },
   encode(state, m) {
     c.fixed32.encode(state, m.publicKey)
@@ -733,9 +738,11 @@ export const statusResponse: Encoding<DaemonStatus> = {
     peerLimits.encode(state, m.peerLimits)
     c.array(peerUsage).encode(state, m.peerUsage)
     c.string.encode(state, m.backend)
+    c.uint.encode(state, m.load ? 1 : 0)
+    if (m.load) loadReport.encode(state, m.load)
   },
   decode(state) {
-    return {
+    const status: DaemonStatus = {
       publicKey: fixed32.decode(state),
       topic: fixed32.decode(state),
       topicName: c.string.decode(state),
@@ -754,6 +761,8 @@ export const statusResponse: Encoding<DaemonStatus> = {
       // Appended last: a daemon from before it sends nothing here.
       backend: state.start < state.end ? c.string.decode(state) : ''
     }
+    const flags = state.start < state.end ? c.uint.decode(state) : 0
+    return flags & 1 ? { ...status, load: loadReport.decode(state) } : status
   }
 }
 
@@ -1857,6 +1866,107 @@ export const embedResponse: Encoding<EmbedResponse> = {
 }
 
 // ---------------------------------------------------------------------------------------------
+// load (event, daemon → every connected peer): what the daemon serves and how busy it is, pushed
+// on change (at most a few per second) and at least every couple of seconds, which also makes it
+// the application heartbeat a client uses to notice a lost daemon. Also the tail of `status`.
+
+export interface ModelLoad {
+  modelId: string
+  source: string
+  /** Hex SHA-256 of the model file; '' until the daemon has it. */
+  sha256: string
+  sequences: number
+  busy: number
+  queued: number
+}
+
+export interface LoadReport {
+  /** Counts up per daemon run: a report older than the last one seen is stale. */
+  seq: number
+  version: string
+  /** 'cpu' or the GPU backend's name. */
+  backend: string
+  threads: number
+  openStreams: number
+  queued: number
+  /** Recent medians (ms; tokens/s); 0 before the first stream. */
+  ttftP50: number
+  tokensPerSecondP50: number
+  models: ModelLoad[]
+}
+
+const modelLoad: Encoding<ModelLoad> = {
+  preencode(state, m) {
+    c.string.preencode(state, m.modelId)
+    c.string.preencode(state, m.source)
+    c.string.preencode(state, m.sha256)
+    c.uint.preencode(state, m.sequences)
+    c.uint.preencode(state, m.busy)
+    c.uint.preencode(state, m.queued)
+  },
+  encode(state, m) {
+    c.string.encode(state, m.modelId)
+    c.string.encode(state, m.source)
+    c.string.encode(state, m.sha256)
+    c.uint.encode(state, m.sequences)
+    c.uint.encode(state, m.busy)
+    c.uint.encode(state, m.queued)
+  },
+  decode(state) {
+    return {
+      modelId: c.string.decode(state),
+      source: c.string.decode(state),
+      sha256: c.string.decode(state),
+      sequences: c.uint.decode(state),
+      busy: c.uint.decode(state),
+      queued: c.uint.decode(state)
+    }
+  }
+}
+
+// flags: none yet (reserved for optional fields of later versions).
+export const loadReport: Encoding<LoadReport> = {
+  preencode(state, m) {
+    c.uint.preencode(state, 0)
+    c.uint.preencode(state, m.seq)
+    c.string.preencode(state, m.version)
+    c.string.preencode(state, m.backend)
+    c.uint.preencode(state, m.threads)
+    c.uint.preencode(state, m.openStreams)
+    c.uint.preencode(state, m.queued)
+    c.float64.preencode(state, m.ttftP50)
+    c.float64.preencode(state, m.tokensPerSecondP50)
+    c.array(modelLoad).preencode(state, m.models)
+  },
+  encode(state, m) {
+    c.uint.encode(state, 0)
+    c.uint.encode(state, m.seq)
+    c.string.encode(state, m.version)
+    c.string.encode(state, m.backend)
+    c.uint.encode(state, m.threads)
+    c.uint.encode(state, m.openStreams)
+    c.uint.encode(state, m.queued)
+    c.float64.encode(state, m.ttftP50)
+    c.float64.encode(state, m.tokensPerSecondP50)
+    c.array(modelLoad).encode(state, m.models)
+  },
+  decode(state) {
+    c.uint.decode(state)
+    return {
+      seq: c.uint.decode(state),
+      version: c.string.decode(state),
+      backend: c.string.decode(state),
+      threads: c.uint.decode(state),
+      openStreams: c.uint.decode(state),
+      queued: c.uint.decode(state),
+      ttftP50: c.float64.decode(state),
+      tokensPerSecondP50: c.float64.decode(state),
+      models: c.array(modelLoad).decode(state)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The method table: name → request and response bodies. Both sides take codecs from here only.
 
 export const methods = {
@@ -1877,7 +1987,8 @@ export const methods = {
 export const events = {
   'infer.chunk': streamChunk, // daemon → client
   'infer.credit': streamCredit, // client → daemon
-  'download.progress': downloadProgress // daemon → client
+  'download.progress': downloadProgress, // daemon → client
+  load: loadReport // daemon → every connected peer
 } as const
 
 export type EventName = keyof typeof events

@@ -1,6 +1,6 @@
 import b4a from 'b4a'
 import type { Handler } from './router.ts'
-import type { MethodStatus, ModelStatus, PeerLimitSettings, PeerStatus, PeerUsage, StreamStatus } from '../../shared/messages.ts'
+import type { LoadReport, MethodStatus, ModelStatus, PeerLimitSettings, PeerStatus, PeerUsage, StreamStatus } from '../../shared/messages.ts'
 import type { MetricSummary } from '../../shared/profiler/types.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
 import { sourceFor } from './public-source.ts'
@@ -20,6 +20,7 @@ export interface StatusSource {
   peerLimits: PeerLimitSettings
   peerUsage(): PeerUsage[]
   backend(): string
+  load(): LoadReport
 }
 
 export function statusHandler(source: StatusSource): Handler<'status'> {
@@ -43,7 +44,8 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       metrics: source.metrics(),
       peerLimits: source.peerLimits,
       peerUsage: source.peerUsage(),
-      backend: source.backend()
+      backend: source.backend(),
+      load: source.load()
     }
   }
 }

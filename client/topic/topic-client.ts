@@ -1,0 +1,209 @@
+import { QvacError, isQvacError } from '../../shared/errors.ts'
+import type { DaemonStatus, DownloadAssetResponse, LoadModelResponse, PingResponse, ProfilingEnvelope } from '../../shared/messages.ts'
+import { CallGuard, type CallOptions } from '../call-guard.ts'
+import type { Profiled } from '../call-record.ts'
+import { InferStream, type InferInput, type InferOptions, type PlaceStream } from '../infer-stream.ts'
+import { QvacClient, type DownloadAssetInput, type LoadModelInput, type Transport } from '../qvac-client.ts'
+import type { DaemonSet, Member } from './daemon-set.ts'
+import { choose, type Want } from './route.ts'
+
+/** Which daemon served a call over a topic, and why it was chosen. */
+export interface RouteInfo {
+  daemon: string
+  reason: string
+}
+
+/** A result of a call over a topic: with the route it took. */
+export type Routed<T> = T & { __route?: RouteInfo }
+
+/** A model this client loaded: how to load it again elsewhere, and where it is loaded. */
+interface TopicModel {
+  input: LoadModelInput
+  /** Member id → the model's id on that daemon. */
+  placements: Map<string, string>
+}
+
+// A daemon that answers with one of these may be skipped for the next: the call was not served.
+const SKIP_CODES = new Set(['QUEUE_FULL', 'CONNECTION_LOST', 'CONNECT_FAILED', 'DAEMON_SHUTTING_DOWN', 'MODEL_LOAD_FAILED', 'PROVIDER_LOST', 'DELEGATION_FAILED'])
+
+/**
+ * A client over every daemon of a topic (`connect({ topic })`): each call goes to the daemon the
+ * routing rule picks from live load announcements (client/topic/route.ts); a daemon that refuses,
+ * fails or vanishes before answering is skipped for the next within the call's deadline, and a
+ * stream that loses its daemon continues on another (InferStream). Model ids are those of the
+ * daemon that first loaded the model; the client remembers the load to repeat it elsewhere.
+ */
+export class TopicClient extends QvacClient {
+  readonly daemons: DaemonSet
+  private readonly connectTimeout: number
+  private readonly models = new Map<string, TopicModel>()
+  private streamIds = 1
+
+  constructor(daemons: DaemonSet, opts: { connectTimeout: number; onclose: () => Promise<void> }) {
+    super(
+      async () => {
+        throw new QvacError('INTERNAL_ERROR', 'a topic client connects through its daemon set')
+      },
+      async () => {
+        await daemons.close()
+        await opts.onclose()
+      },
+      { profiler: daemons.profiler }
+    )
+    this.daemons = daemons
+    this.connectTimeout = opts.connectTimeout
+    daemons.on('joined', (member: Member) => this.emit('connect', member))
+    daemons.on('left', (member: Member) => {
+      for (const model of this.models.values()) model.placements.delete(member.id)
+      this.emit('disconnect', member)
+    })
+  }
+
+  /** Resolves once a daemon of the topic is connected (CONNECT_FAILED after connectTimeout). */
+  async ready(): Promise<Transport> {
+    await this.daemons.ready(this.connectTimeout)
+    const [member] = this.daemons.connected()
+    return member.client.ready()
+  }
+
+  ping(opts?: CallOptions): Promise<Routed<Profiled<PingResponse>>> {
+    return this.route({}, opts, (member, o) => member.client.ping(o))
+  }
+
+  status(opts?: CallOptions): Promise<Routed<Profiled<DaemonStatus>>> {
+    return this.route({}, opts, (member, o) => member.client.status(o))
+  }
+
+  downloadAsset(input: DownloadAssetInput, opts?: CallOptions): Promise<Routed<Profiled<DownloadAssetResponse>>> {
+    return this.route({ source: input.source }, opts, (member, o) => member.client.downloadAsset(input, o))
+  }
+
+  /** Loads the model on the daemon the routing picks; later streams may load it on others too. */
+  async loadModel(input: LoadModelInput, opts?: CallOptions): Promise<Routed<Profiled<LoadModelResponse>>> {
+    const result = await this.route({ source: input.source }, opts, (member, o) => member.client.loadModel(input, o))
+    const member = this.member(result.__route?.daemon)
+    const known = this.models.get(result.modelId)
+    if (known && member) known.placements.set(member.id, result.modelId)
+    else if (member) this.models.set(result.modelId, { input, placements: new Map([[member.id, result.modelId]]) })
+    return result
+  }
+
+  /** Drops this client's reference on every daemon it loaded the model on. */
+  async unloadModel(modelId: string, opts?: CallOptions): Promise<number> {
+    const model = this.models.get(modelId)
+    if (!model) {
+      const holder = this.holderOf(modelId)
+      if (!holder) throw new QvacError('MODEL_NOT_FOUND', `no daemon on the topic has a model with id ${modelId}`, { details: { modelId } })
+      return holder.client.unloadModel(modelId, opts)
+    }
+    let references = 0
+    for (const [id, remoteId] of model.placements) {
+      const member = this.member(id)
+      if (member) references = Math.max(references, await member.client.unloadModel(remoteId, opts))
+    }
+    this.models.delete(modelId)
+    return references
+  }
+
+  infer(input: InferInput, opts: InferOptions = {}): InferStream {
+    return new InferStream(this.streamIds++, input, opts, this.profiler, this.placeStream(input.modelId, opts))
+  }
+
+  /** Where each attempt of a stream runs: see the class comment. */
+  private placeStream(modelId: string, opts: CallOptions): PlaceStream {
+    return async ({ exclude, guard }) => {
+      const model = this.models.get(modelId)
+      while (true) {
+        await guard.run(this.daemons.ready(guard.remaining() ?? this.connectTimeout))
+        const members = this.daemons.connected().filter((m) => !exclude.has(m.id))
+        const candidates = model
+          ? members.map((m) => ({ ...candidate(m), placed: model.placements.has(m.id) }))
+          : members.filter((m) => m.load?.models.some((x) => x.modelId === modelId)).map((m) => ({ ...candidate(m), placed: true }))
+        const choice = choose(candidates, model ? this.want(model) : {})
+        if (!choice) throw new QvacError('CONNECT_FAILED', `no daemon left on the topic to run model ${modelId}`, { details: { modelId, tried: exclude.size } })
+        const member = choice.candidate.member
+        try {
+          let remoteId = model ? model.placements.get(member.id) : modelId
+          if (remoteId === undefined && model) {
+            const loaded = await member.client.loadModel(model.input, { ...opts, timeout: guard.remaining(), signal: undefined })
+            remoteId = loaded.modelId
+            model.placements.set(member.id, remoteId)
+          }
+          const transport = await guard.run(member.client.ready())
+          member.unannounced++
+          return {
+            transport,
+            modelId: remoteId as string,
+            daemon: member.id,
+            reason: choice.reason,
+            lastHeard: () => member.lastHeard
+          }
+        } catch (err) {
+          if (!isQvacError(err) || !SKIP_CODES.has(err.name)) throw err
+          exclude.add(member.id)
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs a unary call on the daemon the routing picks for `want`; a daemon that refuses or
+   * fails before answering is skipped for the next, within the call's deadline.
+   */
+  private async route<T extends object>(
+    want: Want,
+    opts: CallOptions = {},
+    call: (member: Member, opts: CallOptions) => Promise<Profiled<T>>
+  ): Promise<Routed<Profiled<T>>> {
+    const guard = new CallGuard(opts)
+    const exclude = new Set<string>()
+    let lastError: unknown = null
+    while (true) {
+      await guard.run(this.daemons.ready(guard.remaining() ?? this.connectTimeout))
+      const candidates = this.daemons
+        .connected()
+        .filter((m) => !exclude.has(m.id))
+        .map((m) => ({ ...candidate(m), placed: false }))
+      const choice = choose(candidates, want)
+      if (!choice) throw lastError
+      const member = choice.candidate.member
+      try {
+        const value: Routed<Profiled<T>> = await call(member, { ...opts, timeout: guard.remaining() })
+        value.__route = { daemon: member.id, reason: choice.reason }
+        markRoute(value.__profiling, choice.reason)
+        return value
+      } catch (err) {
+        if (!isQvacError(err) || !SKIP_CODES.has(err.name)) throw err
+        lastError = err
+        exclude.add(member.id)
+        guard.check()
+      }
+    }
+  }
+
+  /** What a stream of this model needs: its source, and its hash once a daemon announced it. */
+  private want(model: TopicModel): Want {
+    for (const [id, remoteId] of model.placements) {
+      const sha256 = this.member(id)?.load?.models.find((m) => m.modelId === remoteId)?.sha256
+      if (sha256) return { source: model.input.source, sha256 }
+    }
+    return { source: model.input.source }
+  }
+
+  private member(id: string | undefined): Member | undefined {
+    return this.daemons.connected().find((m) => m.id === id)
+  }
+
+  private holderOf(modelId: string): Member | undefined {
+    return this.daemons.connected().find((m) => m.load?.models.some((x) => x.modelId === modelId))
+  }
+}
+
+function candidate(member: Member) {
+  return { id: member.id, load: member.load, unannounced: member.unannounced, member }
+}
+
+/** The serving daemon's own events say why it was chosen. */
+function markRoute(envelope: ProfilingEnvelope | undefined, reason: string): void {
+  for (const event of envelope?.events ?? []) if (event.hop === 0) event.tags.route = reason
+}
