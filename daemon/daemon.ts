@@ -124,6 +124,8 @@ export class Daemon extends ReadyResource {
   cache: CacheKeeper | null = null
   /** Tells every connected peer this daemon's load (DESIGN.md's `load` event). */
   readonly announcer: LoadAnnouncer
+  /** The local file of each source loaded (for the hash the announcements carry). */
+  private readonly modelFiles = new Map<string, string>()
 
   constructor(opts: DaemonOptions) {
     super()
@@ -185,7 +187,7 @@ export class Daemon extends ReadyResource {
           busy: m.activeStreams,
           queued: m.queuedStreams
         })),
-      sha256: (modelId) => hashes.get(this.models.get(modelId).model.filename),
+      sha256: (modelId) => hashes.get(this.modelFiles.get(this.models.get(modelId).source)),
       openStreams: () => this.router.streams().length,
       metrics: () => this.router.metrics.exportJSON().metrics,
       backend: () => {
@@ -261,6 +263,7 @@ export class Daemon extends ReadyResource {
     if (!this.resolver) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
     const resolved = await this.resolver.resolveModel(source, { stats: true, signal, access })
     await this.cache?.used(source, resolved.path)
+    this.modelFiles.set(source, resolved.path)
     return resolved
   }
 

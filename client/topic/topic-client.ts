@@ -122,6 +122,8 @@ export class TopicClient extends QvacClient {
         const choice = choose(candidates, model ? this.want(model) : {})
         if (!choice) throw new QvacError('CONNECT_FAILED', `no daemon left on the topic to run model ${modelId}`, { details: { modelId, tried: exclude.size } })
         const member = choice.candidate.member
+        // Counted at once: streams placed in the same tick must see each other.
+        member.unannounced++
         try {
           let remoteId = model ? model.placements.get(member.id) : modelId
           if (remoteId === undefined && model) {
@@ -130,7 +132,6 @@ export class TopicClient extends QvacClient {
             model.placements.set(member.id, remoteId)
           }
           const transport = await guard.run(member.client.ready())
-          member.unannounced++
           return {
             transport,
             modelId: remoteId as string,
@@ -139,6 +140,7 @@ export class TopicClient extends QvacClient {
             lastHeard: () => member.lastHeard
           }
         } catch (err) {
+          member.unannounced = Math.max(0, member.unannounced - 1)
           if (!isQvacError(err) || !SKIP_CODES.has(err.name)) throw err
           exclude.add(member.id)
         }

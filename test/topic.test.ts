@@ -1,0 +1,131 @@
+import test from 'brittle'
+import b4a from 'b4a'
+import { loopbackTestnet } from './helpers/swarm.ts'
+import { eventually, tinyModel } from './helpers/model.ts'
+import { daemons, peerClient, seesAll, topicClient } from './helpers/topic.ts'
+import { ErrorCode, formatKey, type InferStream } from '../client/index.ts'
+
+const CONFIG = { threads: 1 }
+
+async function drain(stream: InferStream) {
+  const text = await stream.text()
+  return { text, trailer: await stream.trailer }
+}
+
+/** Reads the first chunk and stops: with window 1 the daemon's sequence stays taken. */
+async function hold(stream: InferStream) {
+  const it = stream[Symbol.asyncIterator]()
+  await it.next()
+  return it
+}
+
+test('each daemon announces its load to a topic client: models by source and sha256, busy sequences, and in status', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const [a, b] = await daemons(t, testnet, 'announce', 2)
+  const model = await tinyModel(t)
+  const client = await topicClient(t, testnet, 'announce')
+  await seesAll(client, 2)
+
+  const onA = await peerClient(t, testnet, a.publicKey)
+  const { modelId } = await onA.loadModel({ source: model.path, config: CONFIG })
+  const memberA = () => client.daemons.connected().find((m) => b4a.equals(m.key, a.publicKey))
+  await eventually(async () => memberA()?.load?.models ?? [], (models) => models.length === 1 && models[0].sha256 !== '')
+  const announced = memberA()!.load!.models[0]
+  t.is(announced.modelId, modelId)
+  t.is(announced.source, model.path)
+  t.is(announced.sha256, model.sha256, 'the file hash, not only the local id')
+  t.is(announced.sequences, 1)
+  t.is(client.daemons.connected().find((m) => b4a.equals(m.key, b.publicKey))!.load!.models.length, 0, 'the other daemon has none')
+
+  const held = onA.infer({ modelId, prompt: 'Hello', maxTokens: 400, temperature: 0 }, { window: 1 })
+  await hold(held)
+  const busy = await eventually(async () => memberA()!.load!, (load) => load.models[0].busy === 1 && load.openStreams === 1)
+  t.pass(`busy announced (seq ${busy.seq})`)
+  const status = await onA.status()
+  t.is(status.load?.models[0].busy, 1, 'status carries the same report')
+  t.is(status.load?.version, status.version)
+  await held.cancel()
+  await eventually(async () => memberA()!.load!.models[0].busy, (n) => n === 0)
+})
+
+test('with one daemon saturated, new streams go to the others', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const all = await daemons(t, testnet, 'saturated', 3)
+  const model = await tinyModel(t)
+  const peers = await Promise.all(all.map((d) => peerClient(t, testnet, d.publicKey)))
+  const ids = await Promise.all(peers.map((p) => p.loadModel({ source: model.path, config: CONFIG })))
+  const client = await topicClient(t, testnet, 'saturated')
+  await seesAll(client, 3, (c) => c.daemons.connected().every((m) => m.load!.models.length === 1))
+
+  const saturated = formatKey(all[0].publicKey)
+  const held = peers[0].infer({ modelId: ids[0].modelId, prompt: 'Hello', maxTokens: 400, temperature: 0 }, { window: 1 })
+  await hold(held)
+  await eventually(async () => client.daemons.connected().find((m) => m.id === saturated)!.load!.models[0].busy, (n) => n === 1)
+
+  const { modelId } = await client.loadModel({ source: model.path, config: CONFIG })
+  const servedBy: string[] = []
+  for (let i = 0; i < 6; i++) {
+    const { trailer } = await drain(client.infer({ modelId, prompt: `stream ${i}`, maxTokens: 8, temperature: 0 }))
+    t.absent(trailer.error)
+    servedBy.push(trailer.served[0].daemon as string)
+  }
+  t.ok(!servedBy.includes(saturated), `no stream on the saturated daemon (${servedBy.map((k) => k.slice(0, 6)).join(' ')})`)
+  t.ok(servedBy.every((k) => all.some((d) => formatKey(d.publicKey) === k)))
+  await held.cancel()
+})
+
+test('streams from several clients spread within ±25% of even across idle daemons', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const all = await daemons(t, testnet, 'spread', 3)
+  const model = await tinyModel(t)
+  await Promise.all(all.map(async (d) => (await peerClient(t, testnet, d.publicKey)).loadModel({ source: model.path, config: CONFIG })))
+  const clients = await Promise.all([1, 2, 3].map(() => topicClient(t, testnet, 'spread')))
+  for (const c of clients) await seesAll(c, 3, (x) => x.daemons.connected().every((m) => m.load!.models.length === 1))
+
+  const perClient = 6
+  const runs = await Promise.all(
+    clients.map(async (c) => {
+      const { modelId } = await c.loadModel({ source: model.path, config: CONFIG })
+      return Promise.all(Array.from({ length: perClient }, (_, i) => drain(c.infer({ modelId, prompt: `spread ${i}`, maxTokens: 16, temperature: 0 }))))
+    })
+  )
+  const counts = new Map<string, number>()
+  for (const { trailer } of runs.flat()) {
+    t.absent(trailer.error)
+    const k = trailer.served[0].daemon as string
+    counts.set(k, (counts.get(k) ?? 0) + 1)
+  }
+  const even = (clients.length * perClient) / all.length
+  const spread = all.map((d) => counts.get(formatKey(d.publicKey)) ?? 0)
+  t.ok(spread.every((n) => Math.abs(n - even) <= even * 0.25), `streams per daemon ${spread.join('/')} (even: ${even})`)
+})
+
+test('a daemon that refuses with QUEUE_FULL is skipped; when all refuse the stream says QUEUE_FULL after trying each', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const all = await daemons(t, testnet, 'refuse', 3, { maxQueueDepth: 0 })
+  const model = await tinyModel(t)
+  const peers = await Promise.all(all.map((d) => peerClient(t, testnet, d.publicKey)))
+  const ids = await Promise.all(peers.map((p) => p.loadModel({ source: model.path, config: CONFIG })))
+  const client = await topicClient(t, testnet, 'refuse')
+  await seesAll(client, 3, (c) => c.daemons.connected().every((m) => m.load!.models.length === 1))
+  const { modelId } = await client.loadModel({ source: model.path, config: CONFIG })
+
+  // Every daemon's one sequence taken, no queue allowed: each refuses.
+  const held = await Promise.all(peers.map((p, i) => p.infer({ modelId: ids[i].modelId, prompt: 'Hello', maxTokens: 400, temperature: 0 }, { window: 1 })))
+  await Promise.all(held.map(hold))
+  const stream = client.infer({ modelId, prompt: 'x', maxTokens: 4, temperature: 0 }, { timeout: 20_000 })
+  const err = await stream.text().catch((e) => e)
+  t.is(err.code, ErrorCode.QUEUE_FULL, 'QUEUE_FULL once every daemon refused')
+  const all3 = await stream.trailer
+  t.is(new Set(all3.served.map((s) => s.daemon)).size, 3, 'tried each daemon once')
+  t.ok(all3.failovers.every((f) => f.error === 'QUEUE_FULL' && f.atToken === 0), 'skipped on QUEUE_FULL before the first token')
+
+  // One daemon frees its sequence: a new stream finds it, whichever daemon it tries first.
+  await held[1].cancel()
+  await held[1].trailer
+  const { text, trailer: served } = await drain(client.infer({ modelId, prompt: 'x', maxTokens: 4, temperature: 0 }, { timeout: 20_000 }))
+  t.ok(text.length > 0)
+  t.is(served.served.at(-1)?.daemon, formatKey(all[1].publicKey), 'served by the daemon with a free sequence')
+  t.ok(served.failovers.every((f) => f.error === 'QUEUE_FULL'), `${served.failovers.length} refusal(s) skipped`)
+  for (const h of held) await h.cancel()
+})
