@@ -59,9 +59,10 @@ configurable(program
 
 program
   .command('status')
-  .description("show what a daemon is doing: the local one, or a remote one with --peer")
+  .description("show what a daemon is doing: the local one, a remote one with --peer, or every daemon on a topic with --topic")
   .addOption(storageOption())
   .option('--peer <key>', "ask a remote daemon over the swarm instead of the local one")
+  .option('--topic <name>', 'every daemon announcing this topic: load, models, round-trip time')
   .addOption(bootstrapOption())
   .option('--timeout <ms>', 'give up after this many ms', positiveInt, 10000)
   .option('--json', 'print JSON instead of a table')

@@ -55,6 +55,8 @@ export interface StreamPlacement {
   reason?: string
   /** The last sign of life from that daemon (epoch ms): announcements count. */
   lastHeard?: () => number
+  /** Called when the attempt ends (the router's count of streams it placed there). */
+  done?: () => void
 }
 
 /** Finds the daemon for the next attempt; `exclude` holds the daemons that failed this stream. */
@@ -293,6 +295,7 @@ export class InferStream implements AsyncIterable<InferChunk> {
           error = toQvacError(err)
         } finally {
           if (transport.streams.get(this.streamId) === this) transport.streams.delete(this.streamId)
+          placement.done?.()
         }
         if (resumedFrom && this.deliveredTokens > resumedFrom.tokens) {
           failovers[resumedFrom.index].resumeMs = Math.max(0, this.attemptFirstChunkAt - resumedFrom.noticedAt)

@@ -4,6 +4,7 @@ import { loopbackTestnet } from './helpers/swarm.ts'
 import { eventually, tinyModel } from './helpers/model.ts'
 import { daemons, peerClient, seesAll, topicClient } from './helpers/topic.ts'
 import { ErrorCode, formatKey, type InferStream } from '../client/index.ts'
+import { runQvacd } from './helpers/cli.ts'
 
 const CONFIG = { threads: 1 }
 
@@ -128,4 +129,36 @@ test('a daemon that refuses with QUEUE_FULL is skipped; when all refuse the stre
   t.is(served.served.at(-1)?.daemon, formatKey(all[1].publicKey), 'served by the daemon with a free sequence')
   t.ok(served.failovers.every((f) => f.error === 'QUEUE_FULL'), `${served.failovers.length} refusal(s) skipped`)
   for (const h of held) await h.cancel()
+})
+
+test('qvacd status --topic lists every daemon of the topic with its load', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const all = await daemons(t, testnet, 'operator-view', 3)
+  const model = await tinyModel(t)
+  const onFirst = await peerClient(t, testnet, all[0].publicKey)
+  const { modelId } = await onFirst.loadModel({ source: model.path, config: CONFIG })
+  const held = onFirst.infer({ modelId, prompt: 'Hello', maxTokens: 400, temperature: 0 }, { window: 1 })
+  await hold(held)
+  const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+
+  const started = Date.now()
+  const json = await runQvacd(['status', '--topic', 'operator-view', '--bootstrap', bootstrap, '--json'])
+  const elapsed = Date.now() - started
+  t.is(json.code, 0, json.stderr)
+  const view = JSON.parse(json.stdout)
+  t.is(view.topic, 'operator-view')
+  t.alike(view.daemons.map((d: { publicKey: string }) => d.publicKey).sort(), all.map((d) => formatKey(d.publicKey)).sort(), 'all three daemons')
+  const first = view.daemons.find((d: { publicKey: string }) => d.publicKey === formatKey(all[0].publicKey))
+  t.is(first.load.models[0].busy, 1, 'with its busy sequence')
+  t.is(first.load.models[0].sha256, model.sha256)
+  t.ok(view.daemons.every((d: { rttMs: number; version: string }) => d.rttMs > 0 && d.version), 'round-trip time and version of each')
+  t.ok(view.answeredInMs < 5000, `lookup, connections and three status calls in ${Math.round(view.answeredInMs)} ms`)
+  t.comment(`status --topic: ${Math.round(view.answeredInMs)} ms on the swarm, ${elapsed} ms with process start and exit`)
+
+  const table = await runQvacd(['status', '--topic', 'operator-view', '--bootstrap', bootstrap])
+  t.is(table.code, 0, table.stderr)
+  t.ok(table.stdout.startsWith('3 daemons on topic operator-view'), table.stdout)
+  for (const d of all) t.ok(table.stdout.includes(formatKey(d.publicKey)))
+  t.ok(/1\/1/.test(table.stdout), 'busy/sequences of the loaded daemon')
+  await held.cancel()
 })

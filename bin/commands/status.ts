@@ -1,15 +1,26 @@
 import { openDaemon } from './daemon-client.ts'
-import { statusToJson, statusToTable } from '../format/status.ts'
+import { statusToJson, statusToTable, topicStatusToJson, topicStatusToTable } from '../format/status.ts'
+import { topicStatus } from '../../client/topic/topic-status.ts'
+import { parseBootstrap } from '../../client/dht.ts'
 import { toOpenMetrics } from '../../client/profiler/openmetrics.ts'
 
 export async function runStatus(opts: {
   storage: string
   peer?: string
+  topic?: string
   bootstrap?: string
   timeout: number
   json?: boolean
   openmetrics?: boolean
 }): Promise<void> {
+  if (opts.topic !== undefined) {
+    const bootstrap = opts.bootstrap === undefined ? undefined : parseBootstrap(opts.bootstrap)
+    const started = performance.now()
+    const daemons = await topicStatus({ topic: opts.topic, bootstrap, timeoutMs: opts.timeout })
+    const answeredInMs = performance.now() - started
+    process.stdout.write((opts.json ? JSON.stringify(topicStatusToJson(opts.topic, daemons, answeredInMs), null, 2) : topicStatusToTable(opts.topic, daemons)) + '\n')
+    return
+  }
   const client = await openDaemon(opts)
   try {
     const status = await client.status({ timeout: opts.timeout })

@@ -1,6 +1,7 @@
 import { plainTable } from './table.ts'
 import type { MetricSummary } from '../../shared/profiler/types.ts'
 import type { DaemonStatus } from '../../client/index.ts'
+import type { TopicDaemon } from '../../client/topic/topic-status.ts'
 import { formatKey } from '../../shared/keys.ts'
 import { formatBytes, formatDuration } from './units.ts'
 
@@ -112,4 +113,48 @@ export function statusToTable(status: DaemonStatus): string {
 
 function percentiles(metric: MetricSummary | undefined, format: (v: number) => string): string {
   return metric ? `p50 ${format(metric.p50)}  p95 ${format(metric.p95)}  (${metric.count} streams)` : '-'
+}
+
+/** `status --topic --json`: every daemon of the topic with its load and round-trip time. */
+export function topicStatusToJson(topic: string, daemons: TopicDaemon[], answeredInMs: number) {
+  return {
+    topic,
+    /** From the lookup to the last status: the swarm's part of the command's time. */
+    answeredInMs,
+    daemons: daemons.map(({ publicKey, status, rttMs }) => ({
+      publicKey,
+      version: status.version,
+      rttMs,
+      uptimeMs: status.uptimeMs,
+      load: status.load ?? null,
+      models: status.models.map((m) => ({ modelId: m.modelId, source: m.source, sequences: m.sequences, busy: m.activeStreams, queued: m.queuedStreams })),
+      streams: status.streams.length,
+      peers: status.peers.length
+    }))
+  }
+}
+
+/** `status --topic`: one line per daemon (and per model it has loaded). */
+export function topicStatusToTable(topic: string, daemons: TopicDaemon[]): string {
+  if (daemons.length === 0) return `no daemon reachable on topic ${topic}`
+  const table = plainTable(['DAEMON', 'VERSION', 'RTT', 'MODELS', 'BUSY/SEQ', 'QUEUED', 'TTFT P50', 'TOK/S P50', 'STREAMS'])
+  for (const { publicKey, status, rttMs } of daemons) {
+    const busy = status.models.reduce((n, m) => n + m.activeStreams, 0)
+    const sequences = status.models.reduce((n, m) => n + m.sequences, 0)
+    const queued = status.models.reduce((n, m) => n + m.queuedStreams, 0)
+    const ttft = status.load?.ttftP50 ?? status.metrics['infer.timeToFirstToken']?.p50 ?? 0
+    const tps = status.load?.tokensPerSecondP50 ?? status.metrics['infer.tokensPerSecond']?.p50 ?? 0
+    table.push([
+      publicKey,
+      status.version,
+      `${rttMs.toFixed(1)} ms`,
+      status.models.length === 0 ? '-' : status.models.map((m) => m.source.split('/').pop()).join(','),
+      `${busy}/${sequences}`,
+      queued,
+      ttft > 0 ? formatDuration(ttft) : '-',
+      tps > 0 ? tps.toFixed(1) : '-',
+      status.streams.length
+    ])
+  }
+  return `${daemons.length} daemon${daemons.length === 1 ? '' : 's'} on topic ${topic}\n\n${table.toString().replace(/ +$/gm, '')}`
 }

@@ -19,8 +19,8 @@ export interface Member {
   load: LoadReport | null
   /** When it was last heard from (an announcement or a stream chunk), epoch ms. */
   lastHeard: number
-  /** Streams this client sent it since its last announcement (not counted in it yet). */
-  unannounced: number
+  /** Streams this client sent it since its last announcement and still running (not in the announcement yet). */
+  unannounced: Set<object>
   ready: boolean
 }
 
@@ -157,13 +157,13 @@ export class DaemonSet extends EventEmitter {
       async () => {},
       { profiler: this.opts.profiler }
     )
-    const member: Member = { id: formatKey(key), key, client, load: null, lastHeard: Date.now(), unannounced: 0, ready: false }
+    const member: Member = { id: formatKey(key), key, client, load: null, lastHeard: Date.now(), unannounced: new Set(), ready: false }
     this.members.set(hex, member)
     client.on('load', (report: LoadReport) => {
       if (member.load && report.seq <= member.load.seq && report.version === member.load.version) return
       member.load = report
       member.lastHeard = Date.now()
-      member.unannounced = 0
+      member.unannounced.clear()
       this.emit('load', member)
     })
     client.on('disconnect', () => this.remove(hex, member))

@@ -123,7 +123,8 @@ export class TopicClient extends QvacClient {
         if (!choice) throw new QvacError('CONNECT_FAILED', `no daemon left on the topic to run model ${modelId}`, { details: { modelId, tried: exclude.size } })
         const member = choice.candidate.member
         // Counted at once: streams placed in the same tick must see each other.
-        member.unannounced++
+        const stream = {}
+        member.unannounced.add(stream)
         try {
           let remoteId = model ? model.placements.get(member.id) : modelId
           if (remoteId === undefined && model) {
@@ -137,10 +138,11 @@ export class TopicClient extends QvacClient {
             modelId: remoteId as string,
             daemon: member.id,
             reason: choice.reason,
-            lastHeard: () => member.lastHeard
+            lastHeard: () => member.lastHeard,
+            done: () => member.unannounced.delete(stream)
           }
         } catch (err) {
-          member.unannounced = Math.max(0, member.unannounced - 1)
+          member.unannounced.delete(stream)
           if (!isQvacError(err) || !SKIP_CODES.has(err.name)) throw err
           exclude.add(member.id)
         }
@@ -202,7 +204,7 @@ export class TopicClient extends QvacClient {
 }
 
 function candidate(member: Member) {
-  return { id: member.id, load: member.load, unannounced: member.unannounced, member }
+  return { id: member.id, load: member.load, unannounced: member.unannounced.size, member }
 }
 
 /** The serving daemon's own events say why it was chosen. */
