@@ -7,7 +7,11 @@ import type { BootstrapNode } from 'hyperdht'
 import { createDht } from '../client/dht.ts'
 import { formatKey, topicFromName } from '../shared/keys.ts'
 import { QvacError } from '../shared/errors.ts'
-import { connectToDaemon, lookupTopic } from '../client/connect-daemon.ts'
+import { connectToDaemon } from '../client/connect-daemon.ts'
+import { DaemonSet } from '../client/topic/daemon-set.ts'
+import { TopicClient } from '../client/topic/topic-client.ts'
+import { openClient } from '../client/qvac-client.ts'
+import { Profiler } from '../client/profiler/profiler.ts'
 import b4a from 'b4a'
 import { controlSocketPath } from '../shared/control-path.ts'
 import { ControlSocket } from './control-socket.ts'
@@ -149,12 +153,6 @@ export class Daemon extends ReadyResource {
     this.peerLimits = new PeerLimits(opts.peerLimits)
     const providers = new Providers({
       allow: opts.allow ?? [],
-      lookup: async (topic) => {
-        if (!this.host || !this.keyPair) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
-        const own = this.keyPair.publicKey
-        const deadline = Date.now() + (opts.providerConnectTimeout ?? 10_000)
-        return (await lookupTopic(this.host.swarm.dht, topic, deadline)).filter((key) => !b4a.equals(key, own))
-      },
       dial: (peer, signal) => {
         if (!this.host || !this.keyPair) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
         return connectToDaemon(this.host.swarm.dht, {
@@ -170,10 +168,27 @@ export class Daemon extends ReadyResource {
       defaultTarget: opts.delegateTo ? { peer: opts.delegateTo, fallbackToLocal: opts.fallbackToLocal ?? false } : null,
       defaultTopic: opts.delegateTopic
         ? { topic: topicFromName(opts.delegateTopic), fallbackToLocal: opts.fallbackToLocal ?? false }
-        : null
+        : null,
+      openTopic: () => this.openDelegationTopic()
     })
     this.announcer = this.createAnnouncer()
     this.registerMethods()
+  }
+
+  /** The client over the delegation topic: this daemon's DHT and key, itself and keys outside its allowlist left out. */
+  private async openDelegationTopic(): Promise<TopicClient> {
+    if (!this.host || !this.keyPair || !this.opts.delegateTopic) throw new QvacError('DAEMON_SHUTTING_DOWN', 'the daemon is not running')
+    const own = this.keyPair.publicKey
+    const allow = this.opts.allow ?? []
+    const daemons = new DaemonSet({
+      dht: this.host.swarm.dht,
+      topic: topicFromName(this.opts.delegateTopic),
+      keyPair: this.keyPair,
+      profiler: new Profiler(),
+      accept: (key) => !b4a.equals(key, own) && (allow.length === 0 || allow.some((k) => b4a.equals(k, key)))
+    })
+    const client = new TopicClient(daemons, { connectTimeout: this.opts.providerConnectTimeout ?? 10_000, onclose: async () => {} })
+    return (await openClient(client)) as TopicClient
   }
 
   private createAnnouncer(): LoadAnnouncer {

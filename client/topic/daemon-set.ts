@@ -37,6 +37,8 @@ export interface DaemonSetOptions {
   silenceTimeoutMs?: number
   openTimeoutMs?: number
   protocolVersion?: number
+  /** Daemons to leave out (a delegating daemon: itself, and keys outside its allowlist). */
+  accept?: (key: Buffer) => boolean
 }
 
 const DEFAULT_MAX = 8
@@ -129,6 +131,7 @@ export class DaemonSet extends EventEmitter {
     const found = await lookupTopic(this.opts.dht, this.opts.topic, Date.now() + LOOKUP_MS, this.closing.signal)
     const now = Date.now()
     const fresh = found.filter((key) => {
+      if (this.opts.accept && !this.opts.accept(key)) return false
       const hex = b4a.toString(key, 'hex')
       return !this.members.has(hex) && now - (this.failedAt.get(hex) ?? 0) > RETRY_AFTER_MS
     })

@@ -1,5 +1,5 @@
 import { QvacError, isQvacError, toWireError } from '../../shared/errors.ts'
-import { formatKey } from '../../shared/keys.ts'
+import { formatKey, parseKey } from '../../shared/keys.ts'
 import type { CallOptions } from '../../client/call-guard.ts'
 import type {
   DelegateTarget,
@@ -17,11 +17,20 @@ import type { InferTrailer } from '../../client/infer-stream.ts'
 import type { OutboundStream } from '../stream/outbound-stream.ts'
 import type { CallContext } from '../rpc/router.ts'
 import type { Providers } from './providers.ts'
+import type { TopicClient } from '../../client/topic/topic-client.ts'
 
 interface RemoteModel {
   peer: Buffer
   remoteId: string
+  /** Loaded through the delegation topic: later calls are routed (and fail over) there. */
+  viaTopic?: boolean
 }
+
+/** Where a call is forwarded: one provider, or whichever daemon of the delegation topic fits best. */
+export type Target = DelegateTarget | { topic: true; fallbackToLocal: boolean }
+
+/** Opens the client over the delegation topic (once; again after it failed). */
+export type OpenTopic = () => Promise<TopicClient>
 
 /**
  * Forwards downloadAsset, loadModel, unloadModel and infer to provider daemons. A model loaded through a
@@ -35,39 +44,36 @@ export class Delegation {
   private readonly defaultTarget: DelegateTarget | null
   private readonly defaultTopic: { topic: Buffer; fallbackToLocal: boolean } | null
   private readonly remote = new Map<string, RemoteModel>()
+  private readonly openTopic: OpenTopic | null
+  private topicClient: Promise<TopicClient> | null = null
 
   constructor(opts: {
     providers: Providers
     defaultTarget?: DelegateTarget | null
-    /** Delegate to whichever daemon announces this topic (found when first needed). */
+    /** Delegate to the daemons announcing this topic, the least loaded per call (client/topic). */
     defaultTopic?: { topic: Buffer; fallbackToLocal: boolean } | null
+    openTopic?: OpenTopic
   }) {
     this.providers = opts.providers
     this.defaultTarget = opts.defaultTarget ?? null
     this.defaultTopic = opts.defaultTopic ?? null
+    this.openTopic = opts.openTopic ?? null
   }
 
   /**
-   * Where a download or load goes: the request's provider, else the daemon's default provider
-   * (by key, or the first daemon found on its delegation topic), else none. A topic with no
-   * reachable daemon is DELEGATION_FAILED (or none, with fallbackToLocal).
+   * Where a download or load goes: the request's provider, else the daemon's default provider,
+   * else its delegation topic (routed per call), else none.
    */
-  async targetFor(request: { delegate?: DelegateTarget }): Promise<DelegateTarget | null> {
+  async targetFor(request: { delegate?: DelegateTarget }): Promise<Target | null> {
     if (request.delegate || this.defaultTarget || !this.defaultTopic) return request.delegate ?? this.defaultTarget
-    const { topic, fallbackToLocal } = this.defaultTopic
-    try {
-      return { peer: await this.providers.discover(topic), fallbackToLocal }
-    } catch (err) {
-      if (fallbackToLocal && isQvacError(err, 'DELEGATION_FAILED')) return null
-      throw err
-    }
+    return { topic: true, fallbackToLocal: this.defaultTopic.fallbackToLocal }
   }
 
   /**
    * Runs `forward` on the target provider and resolves with its result; null means the call
    * runs here (no target, or it was unreachable and the target allows falling back to local).
    */
-  async route<T>(target: DelegateTarget | null | undefined, forward: (target: DelegateTarget) => Promise<T>): Promise<T | null> {
+  async route<T, D extends Target>(target: D | null | undefined, forward: (target: D) => Promise<T>): Promise<T | null> {
     if (!target) return null
     try {
       return await forward(target)
@@ -81,25 +87,50 @@ export class Delegation {
     return this.remote.get(modelId)
   }
 
-  async load(request: LoadModelRequest, target: DelegateTarget, ctx: CallContext): Promise<LoadModelResponse> {
-    const { value, envelope, timing } = await this.forward(target.peer, ctx, 'loadModel', (client, opts) =>
-      client.loadModel({ source: request.source, modelType: request.modelType, config: request.config }, opts)
-    )
+  async load(request: LoadModelRequest, target: Target, ctx: CallContext): Promise<LoadModelResponse> {
+    const input = { source: request.source, modelType: request.modelType, config: request.config }
+    if ('topic' in target) {
+      const { value, envelope, timing, peer } = await this.forwardToTopic(ctx, 'loadModel', (client, opts) => client.loadModel(input, opts))
+      const modelId = `${formatKey(peer).slice(0, 8)}:${value.modelId}`
+      this.remote.set(modelId, { peer, remoteId: value.modelId, viaTopic: true })
+      this.annotate(ctx, 'loadModel', peer, envelope, timing, value.__route?.reason)
+      return { modelId, info: value.info, stats: value.stats }
+    }
+    const { value, envelope, timing } = await this.forward(target.peer, ctx, 'loadModel', (client, opts) => client.loadModel(input, opts))
     const modelId = `${formatKey(target.peer).slice(0, 8)}:${value.modelId}`
     this.remote.set(modelId, { peer: target.peer, remoteId: value.modelId })
     this.annotate(ctx, 'loadModel', target.peer, envelope, timing)
     return { modelId, info: value.info, stats: value.stats }
   }
 
-  async download(request: DownloadAssetRequest, target: DelegateTarget, ctx: CallContext): Promise<DownloadAssetResponse> {
-    const { value, envelope, timing } = await this.forward(target.peer, ctx, 'downloadAsset', (client, opts) =>
-      client.downloadAsset({ source: request.source, expectedSha256: request.expectedSha256 }, opts)
-    )
+  /** Forwards a download; the provider's progress events reach the caller when it asked for them. */
+  async download(request: DownloadAssetRequest, target: Target, ctx: CallContext): Promise<DownloadAssetResponse> {
+    const { progressId } = request
+    const input = {
+      source: request.source,
+      expectedSha256: request.expectedSha256,
+      onProgress:
+        progressId === undefined
+          ? undefined
+          : ({ bytes, total, speedBps }: { bytes: number; total: number | null; speedBps: number }) =>
+              ctx.notify('download.progress', { progressId, bytes, total: total ?? 0, speedBps })
+    }
+    if ('topic' in target) {
+      const { value, envelope, timing, peer } = await this.forwardToTopic(ctx, 'downloadAsset', (client, opts) => client.downloadAsset(input, opts))
+      this.annotate(ctx, 'downloadAsset', peer, envelope, timing, value.__route?.reason)
+      return { asset: value.asset, stats: value.stats }
+    }
+    const { value, envelope, timing } = await this.forward(target.peer, ctx, 'downloadAsset', (client, opts) => client.downloadAsset(input, opts))
     this.annotate(ctx, 'downloadAsset', target.peer, envelope, timing)
     return { asset: value.asset, stats: value.stats }
   }
 
   async unload(model: RemoteModel, modelId: string, ctx: CallContext): Promise<number> {
+    if (model.viaTopic) {
+      const references = await (await this.topic()).unloadModel(model.remoteId, this.callOptions(ctx))
+      if (references === 0) this.remote.delete(modelId)
+      return references
+    }
     const { value } = await this.forward(model.peer, ctx, 'unloadModel', (client, opts) => client.unloadModel(model.remoteId, opts).then((references) => ({ references })))
     if (value.references === 0) this.remote.delete(modelId)
     return value.references
@@ -122,7 +153,7 @@ export class Delegation {
     const signal = AbortSignal.any([ctx.signal, stream.cancelled.signal])
     const started = performance.now()
     const ts = Date.now()
-    const client = await this.providers.get(model.peer)
+    const client = model.viaTopic ? await this.topic() : await this.providers.get(model.peer)
     const connected = performance.now()
     stream.state = 'generating'
     const upstream = client.infer(
@@ -152,7 +183,10 @@ export class Delegation {
     }
     const trailer = await upstream.trailer
     const done = performance.now()
-    this.annotate(ctx, 'infer', model.peer, trailer.__profilingTrailer, { started, ts, connected, done })
+    // Over the topic the stream may have moved: the daemon that finished it is the provider.
+    const last = trailer.served.at(-1)
+    const peer = model.viaTopic && last?.daemon ? parseKey(last.daemon, 'provider key') : model.peer
+    this.annotate(ctx, 'infer', peer, trailer.__profilingTrailer, { started, ts, connected, done }, last?.reason, trailer.failovers.length)
 
     if (stream.cancelled.signal.aborted) return { ...this.wire(trailer, stream), stopReason: 'cancelled', error: undefined }
     if (trailer.error && isQvacError(trailer.error, 'CONNECTION_LOST')) {
@@ -165,7 +199,46 @@ export class Delegation {
   }
 
   async close(): Promise<void> {
+    const topic = this.topicClient
+    this.topicClient = null
+    if (topic) await topic.then((c) => c.close(), () => {})
     await this.providers.close()
+  }
+
+  /** The client over the delegation topic; DELEGATION_FAILED when no daemon there answers. */
+  private async topic(): Promise<TopicClient> {
+    if (!this.openTopic) throw new QvacError('DELEGATION_FAILED', 'this daemon has no delegation topic')
+    this.topicClient ??= this.openTopic()
+    const pending = this.topicClient
+    try {
+      return await pending
+    } catch (err) {
+      if (this.topicClient === pending) this.topicClient = null
+      throw new QvacError('DELEGATION_FAILED', `no provider reachable on the delegation topic: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** Runs a unary call over the delegation topic (routed there, skipping daemons that fail). */
+  private async forwardToTopic<T extends { __profiling?: ProfilingEnvelope; __route?: { daemon: string; reason: string } }>(
+    ctx: CallContext,
+    op: string,
+    call: (client: TopicClient, opts: CallOptions) => Promise<T>
+  ): Promise<{ value: T; envelope?: ProfilingEnvelope; timing: Timing; peer: Buffer }> {
+    const started = performance.now()
+    const ts = Date.now()
+    const client = await this.topic()
+    const connected = performance.now()
+    let value: T
+    try {
+      value = await call(client, this.callOptions(ctx))
+    } catch (err) {
+      if (isQvacError(err, 'CONNECTION_LOST') || isQvacError(err, 'CONNECT_FAILED')) {
+        throw new QvacError('DELEGATION_FAILED', `no provider on the delegation topic completed ${op}: ${(err as Error).message}`, { cause: err })
+      }
+      throw err
+    }
+    const peer = parseKey((value.__route as { daemon: string }).daemon, 'provider key')
+    return { value, envelope: value.__profiling, timing: { started, ts, connected, done: performance.now() }, peer }
   }
 
   private wire(trailer: InferTrailer, stream: OutboundStream): StreamTrailer {
@@ -208,7 +281,7 @@ export class Delegation {
     }
   }
 
-  private annotate(ctx: CallContext, op: string, peer: Buffer, envelope: ProfilingEnvelope | undefined, t: Timing): void {
+  private annotate(ctx: CallContext, op: string, peer: Buffer, envelope: ProfilingEnvelope | undefined, t: Timing, route?: string, failovers = 0): void {
     if (!ctx.profile) return
     const connectionMs = t.connected - t.started
     const totalDelegationMs = t.done - t.started
@@ -222,7 +295,7 @@ export class Delegation {
         serverWaitMs: t.done - t.connected,
         providerTotalServerMs: envelope?.serverBreakdown.totalServerMs ?? 0
       },
-      tags: { provider: formatKey(peer) }
+      tags: { provider: formatKey(peer), ...(route ? { route } : {}), ...(failovers > 0 ? { failovers: String(failovers) } : {}) }
     })
   }
 }

@@ -7,9 +7,6 @@ import { formatKey } from '../../shared/keys.ts'
 /** Opens a connection to a provider (the daemon's DHT and key pair, known once it is ready). */
 export type Dial = (peer: Buffer, signal: AbortSignal) => Promise<DaemonConnection>
 
-/** The keys announcing a topic (this daemon's own excluded). */
-export type Lookup = (topic: Buffer) => Promise<Buffer[]>
-
 // A provider that dies without closing (killed, unplugged) is otherwise noticed only after
 // ~17 s (STACK.md): ping every 2 s and drop the connection after 8 s of silence (shorter
 // dropped live providers whose event loop a model load stalled on a loaded 2-core machine).
@@ -22,13 +19,11 @@ const SILENCE_TIMEOUT_MS = 8000
  */
 export class Providers {
   private readonly dial: Dial
-  private readonly lookup: Lookup
   private readonly allow: Buffer[]
   private readonly clients = new Map<string, QvacClient>()
 
-  constructor(opts: { dial: Dial; lookup: Lookup; allow: Buffer[] }) {
+  constructor(opts: { dial: Dial; allow: Buffer[] }) {
     this.dial = opts.dial
-    this.lookup = opts.lookup
     this.allow = opts.allow
   }
 
@@ -57,25 +52,6 @@ export class Providers {
       })
     }
     return client
-  }
-
-  /** The first daemon on a topic this daemon can reach: already connected ones first. */
-  async discover(topic: Buffer): Promise<Buffer> {
-    const found = await this.lookup(topic)
-    found.sort((a, b) => Number(this.clients.has(b4a.toString(b, 'hex'))) - Number(this.clients.has(b4a.toString(a, 'hex'))))
-    let lastError: unknown = null
-    for (const peer of found) {
-      try {
-        await this.get(peer)
-        return peer
-      } catch (err) {
-        lastError = err
-      }
-    }
-    throw new QvacError('DELEGATION_FAILED', `no provider reachable on the delegation topic (${found.length} found)`, {
-      cause: lastError ?? undefined,
-      details: { found: found.length }
-    })
   }
 
   async close(): Promise<void> {
