@@ -38,6 +38,7 @@ import { listCacheHandler, listLoadedHandler, removeCacheHandler } from './rpc/c
 import { PeerLimits } from './limits/peer-limits.ts'
 import { DEFAULT_RESOURCE_LIMITS, type PeerLimitOptions, type ResourceLimits } from './limits/defaults.ts'
 import { LoadAnnouncer } from './announce/load-announcer.ts'
+import { ServerMetrics } from './metrics/server-metrics.ts'
 import { FileHashes } from './announce/file-sha256.ts'
 import { defaultThreads } from './inference/backend.ts'
 
@@ -128,6 +129,8 @@ export class Daemon extends ReadyResource {
   cache: CacheKeeper | null = null
   /** Tells every connected peer this daemon's load (DESIGN.md's `load` event). */
   readonly announcer: LoadAnnouncer
+  /** Counters, gauges and GenAI histograms for /metrics. */
+  readonly serverMetrics: ServerMetrics
   /** The local file of each source loaded (for the hash the announcements carry). */
   private readonly modelFiles = new Map<string, string>()
 
@@ -172,6 +175,11 @@ export class Daemon extends ReadyResource {
       openTopic: () => this.openDelegationTopic()
     })
     this.announcer = this.createAnnouncer()
+    this.serverMetrics = new ServerMetrics({
+      methods: () => this.router.methodStats(),
+      models: () => this.models.list(),
+      streams: () => this.router.streams()
+    })
     this.registerMethods()
   }
 
@@ -240,7 +248,7 @@ export class Daemon extends ReadyResource {
         load: () => this.announcer.report()
       })
     )
-    const download = downloadAssetHandler(() => this.resolver, this.delegation, this.sources)
+    const download = this.serverMetrics.meterDownloads(downloadAssetHandler(() => this.resolver, this.delegation, this.sources))
     const bytesDownloaded = (response: { stats: { totalBytesDownloaded: number } }) => response.stats.totalBytesDownloaded
     this.router.handle(
       'downloadAsset',
@@ -250,11 +258,11 @@ export class Daemon extends ReadyResource {
         return result
       }, bytesDownloaded)
     )
-    this.router.handle('loadModel', this.peerLimits.limitLoads(loadModelHandler(this.models, this.delegation, this.sources), bytesDownloaded))
+    this.router.handle('loadModel', this.peerLimits.limitLoads(this.serverMetrics.meterDownloads(loadModelHandler(this.models, this.delegation, this.sources)), bytesDownloaded))
     this.router.handle('unloadModel', unloadModelHandler(this.models, this.delegation))
     this.router.handle(
       'infer',
-      inferHandler({
+      this.serverMetrics.meterInfer(inferHandler({
         models: this.models,
         delegation: this.delegation,
         limits: {
@@ -265,7 +273,7 @@ export class Daemon extends ReadyResource {
         peerLimits: this.peerLimits,
         log: this.log,
         exposeErrors: this.opts.exposeErrors
-      })
+      }))
     )
     this.router.handle('cancel', cancelHandler())
     this.router.handle('listCache', listCacheHandler(() => this.cache))
@@ -353,7 +361,7 @@ export class Daemon extends ReadyResource {
     await this.control.ready()
 
     if (this.opts.metricsPort !== undefined) {
-      this.metricsServer = new MetricsServer({ port: this.opts.metricsPort, metrics: this.router.metrics })
+      this.metricsServer = new MetricsServer({ port: this.opts.metricsPort, metrics: this.router.metrics, server: this.serverMetrics })
       await this.metricsServer.ready()
       this.metricsPort = this.metricsServer.port
     }

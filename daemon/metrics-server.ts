@@ -1,18 +1,20 @@
 import http from 'node:http'
 import ReadyResource from 'ready-resource'
 import type { Profiler } from '../client/profiler/profiler.ts'
+import type { ServerMetrics } from './metrics/server-metrics.ts'
 
 const CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 
 /**
- * Serves the daemon's operator metrics as OpenMetrics at /metrics on 127.0.0.1, for Prometheus.
+ * Serves the daemon's operator metrics as OpenMetrics at /metrics on 127.0.0.1, for Prometheus:
+ * the latency summaries, then counters, gauges and the GenAI histograms.
  * `ready()` listens (then `port` is the bound one, useful with port 0); `close()` stops (ready-resource).
  */
 export class MetricsServer extends ReadyResource {
   private readonly server: http.Server
   port: number
 
-  constructor(opts: { port: number; metrics: Profiler }) {
+  constructor(opts: { port: number; metrics: Profiler; server?: ServerMetrics }) {
     super()
     this.port = opts.port
     this.server = http.createServer((req, res) => {
@@ -20,7 +22,8 @@ export class MetricsServer extends ReadyResource {
         res.writeHead(404).end('not found: GET /metrics\n')
         return
       }
-      res.writeHead(200, { 'content-type': CONTENT_TYPE }).end(opts.metrics.exportOpenMetrics())
+      const summaries = opts.metrics.exportOpenMetrics().replace(/# EOF\n$/, '')
+      res.writeHead(200, { 'content-type': CONTENT_TYPE }).end(summaries + [...(opts.server?.lines() ?? []), '# EOF'].join('\n') + '\n')
     })
   }
 

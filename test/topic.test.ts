@@ -5,6 +5,7 @@ import { eventually, tinyModel } from './helpers/model.ts'
 import { daemons, peerClient, seesAll, topicClient } from './helpers/topic.ts'
 import { ErrorCode, formatKey, type InferStream } from '../client/index.ts'
 import { runQvacd } from './helpers/cli.ts'
+import { parsePrometheusText } from './helpers/openmetrics.ts'
 
 const CONFIG = { threads: 1 }
 
@@ -160,5 +161,43 @@ test('qvacd status --topic lists every daemon of the topic with its load', async
   t.ok(table.stdout.startsWith('3 daemons on topic operator-view'), table.stdout)
   for (const d of all) t.ok(table.stdout.includes(formatKey(d.publicKey)))
   t.ok(/1\/1/.test(table.stdout), 'busy/sequences of the loaded daemon')
+  await held.cancel()
+})
+
+test('/metrics: counters, gauges and GenAI histograms by model, read by a Prometheus parser', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const [daemon] = await daemons(t, testnet, 'metrics', 1, { metricsPort: 0 })
+  const model = await tinyModel(t)
+  const client = await peerClient(t, testnet, daemon.publicKey)
+  const { modelId } = await client.loadModel({ source: model.path, config: CONFIG })
+  for (let i = 0; i < 3; i++) await drain(client.infer({ modelId, prompt: 'Hello', maxTokens: 8, temperature: 0 }))
+  const held = client.infer({ modelId, prompt: 'Hello', maxTokens: 400, temperature: 0 }, { window: 1 })
+  await hold(held)
+
+  const res = await fetch(`http://127.0.0.1:${daemon.metricsPort}/metrics`)
+  const text = await res.text()
+  t.ok(text.endsWith('# EOF\n'), 'one closing # EOF')
+  const families = new Map(parsePrometheusText(text).map((f) => [f.name, f]))
+  const sample = (name: string, labels: Record<string, string> = {}) =>
+    (families.get(name)?.metrics as { labels?: Record<string, string>; value?: string }[] | undefined)?.find((m) =>
+      Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
+    )
+  t.is(sample('qvacd_calls_total', { method: 'infer' })?.value, '4', 'calls by method (three done, one open)')
+  t.is(sample('qvacd_call_errors_total', { method: 'infer' })?.value, '0')
+  t.is(sample('qvacd_tokens_total', { gen_ai_request_model: model.path, gen_ai_token_type: 'output' })?.value, '24', 'tokens out by model')
+  t.ok(Number(sample('qvacd_tokens_total', { gen_ai_token_type: 'input' })?.value) > 0, 'tokens in')
+  t.is(sample('qvacd_open_streams')?.value, '1', 'the held stream is open')
+  t.is(sample('qvacd_busy_sequences', { gen_ai_request_model: model.path })?.value, '1')
+  t.is(sample('qvacd_loaded_models')?.value, '1')
+  t.ok(families.has('qvacd_downloaded_bytes_total'), 'bytes downloaded')
+  for (const name of ['gen_ai_server_time_to_first_token_seconds', 'gen_ai_server_time_per_output_token_seconds', 'gen_ai_server_request_duration_seconds', 'gen_ai_server_token_usage']) {
+    const family = families.get(name)
+    t.is(family?.type, 'HISTOGRAM', `${name} is a histogram`)
+  }
+  // The parser flattens a labelled histogram to its buckets: the +Inf bucket is the count.
+  const ttft = families.get('gen_ai_server_time_to_first_token_seconds')?.metrics[0] as unknown as { buckets: Record<string, string> }
+  t.is(ttft.buckets['+Inf'], '3', 'three finished streams timed')
+  t.ok(text.includes(`gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="${model.path}",gen_ai_operation_name="text_completion"} 3`), 'labelled by model')
+  t.ok(text.includes('gen_ai_server_token_usage_bucket{') && text.includes('gen_ai_token_type="output"'), 'token usage by type')
   await held.cancel()
 })
