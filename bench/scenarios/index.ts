@@ -9,6 +9,7 @@ import { rpcScenario } from './rpc.ts'
 import { streamScenario } from './stream.ts'
 import { threadsScenario } from './threads.ts'
 import { gatewayScenario } from './gateway.ts'
+import { routingScenario } from './routing.ts'
 
 export type Scenario = (ctx: BenchContext, rec: ScenarioRecorder) => Promise<void>
 
@@ -22,5 +23,6 @@ export const SCENARIOS: Record<string, Scenario> = {
   'cold-start': coldStartScenario,
   load: loadScenario,
   fetch: fetchScenario,
-  gateway: gatewayScenario
+  gateway: gatewayScenario,
+  routing: routingScenario
 }
