@@ -23,6 +23,9 @@ interface TopicModel {
   placements: Map<string, string>
 }
 
+// A daemon not heard from for this long (2½ missed announcements) is passed over while others answer.
+const STALE_MS = 2500
+
 // A daemon that answers with one of these may be skipped for the next: the call was not served.
 const SKIP_CODES = new Set(['QUEUE_FULL', 'CONNECTION_LOST', 'CONNECT_FAILED', 'DAEMON_SHUTTING_DOWN', 'MODEL_LOAD_FAILED', 'PROVIDER_LOST', 'DELEGATION_FAILED'])
 
@@ -115,7 +118,7 @@ export class TopicClient extends QvacClient {
       const model = this.models.get(modelId)
       while (true) {
         await guard.run(this.daemons.ready(guard.remaining() ?? this.connectTimeout))
-        const members = this.daemons.connected().filter((m) => !exclude.has(m.id))
+        const members = fresh(this.daemons.connected().filter((m) => !exclude.has(m.id)))
         const candidates = model
           ? members.map((m) => ({ ...candidate(m), placed: model.placements.has(m.id) }))
           : members.filter((m) => m.load?.models.some((x) => x.modelId === modelId)).map((m) => ({ ...candidate(m), placed: true }))
@@ -164,10 +167,7 @@ export class TopicClient extends QvacClient {
     let lastError: unknown = null
     while (true) {
       await guard.run(this.daemons.ready(guard.remaining() ?? this.connectTimeout))
-      const candidates = this.daemons
-        .connected()
-        .filter((m) => !exclude.has(m.id))
-        .map((m) => ({ ...candidate(m), placed: false }))
+      const candidates = fresh(this.daemons.connected().filter((m) => !exclude.has(m.id))).map((m) => ({ ...candidate(m), placed: false }))
       const choice = choose(candidates, want)
       if (!choice) throw lastError
       const member = choice.candidate.member
@@ -201,6 +201,13 @@ export class TopicClient extends QvacClient {
   private holderOf(modelId: string): Member | undefined {
     return this.daemons.connected().find((m) => m.load?.models.some((x) => x.modelId === modelId))
   }
+}
+
+/** The members heard from lately; all of them when none is (a stalled event loop, say). */
+function fresh(members: Member[]): Member[] {
+  const now = Date.now()
+  const live = members.filter((m) => now - m.lastHeard < STALE_MS)
+  return live.length > 0 ? live : members
 }
 
 function candidate(member: Member) {
