@@ -31,7 +31,7 @@ export interface DaemonSetOptions {
   profiler: Profiler
   /** Connections kept at most; more daemons found are sampled (default 8). */
   maxDaemons?: number
-  /** How often the topic is looked up again (default 5000 ms; 1000 ms while none is connected). */
+  /** How often the topic is looked up again while the set has room (default 5000 ms; 1000 ms while none is connected, 30 s when full). */
   refreshMs?: number
   /** A daemon silent this long is dropped (default 4000 ms; daemons announce every second). */
   silenceTimeoutMs?: number
@@ -44,6 +44,7 @@ export interface DaemonSetOptions {
 const DEFAULT_MAX = 8
 const DEFAULT_REFRESH_MS = 5000
 const EMPTY_REFRESH_MS = 1000
+const FULL_REFRESH_MS = 30_000
 const DEFAULT_SILENCE_MS = 4000
 const LOOKUP_MS = 3000
 // A daemon that could not be reached is not dialed again for this long.
@@ -120,11 +121,16 @@ export class DaemonSet extends EventEmitter {
   private schedule(ms: number): void {
     if (this.closing.signal.aborted) return
     this.timer = setTimeout(() => {
-      this.refresh().finally(() =>
-        this.schedule(this.connected().length === 0 ? EMPTY_REFRESH_MS : (this.opts.refreshMs ?? DEFAULT_REFRESH_MS))
-      )
+      this.refresh().finally(() => this.schedule(this.nextRefreshMs()))
     }, ms)
     this.timer.unref()
+  }
+
+  /** Often while looking for a first daemon, rarely once full: a lookup is a DHT query. */
+  private nextRefreshMs(): number {
+    if (this.connected().length === 0) return EMPTY_REFRESH_MS
+    if (this.members.size >= (this.opts.maxDaemons ?? DEFAULT_MAX)) return FULL_REFRESH_MS
+    return this.opts.refreshMs ?? DEFAULT_REFRESH_MS
   }
 
   private async lookup(): Promise<void> {

@@ -131,7 +131,7 @@ export class TopicClient extends QvacClient {
         try {
           let remoteId = model ? model.placements.get(member.id) : modelId
           if (remoteId === undefined && model) {
-            const loaded = await member.client.loadModel(model.input, { ...opts, timeout: guard.remaining(), signal: undefined })
+            const loaded = await member.client.loadModel(model.input, { timeout: guard.remaining(), signal: opts.signal, traceId: opts.traceId })
             remoteId = loaded.modelId
             model.placements.set(member.id, remoteId)
           }
