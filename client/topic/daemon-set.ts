@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type HyperDHT from 'hyperdht'
 import type { KeyPair } from 'hypercore-crypto'
 import b4a from 'b4a'
-import { QvacError } from '../../shared/errors.ts'
+import { QvacError, isQvacError } from '../../shared/errors.ts'
 import { formatKey } from '../../shared/keys.ts'
 import type { LoadReport } from '../../shared/messages.ts'
 import { clientConnection, connectToDaemon, lookupTopic } from '../connect-daemon.ts'
@@ -64,6 +64,8 @@ export class DaemonSet extends EventEmitter {
   private readonly closing = new AbortController()
   private timer: NodeJS.Timeout | null = null
   private refreshing: Promise<void> | null = null
+  /** Why the last daemon that could not be reached could not be. */
+  private lastError: unknown = null
 
   constructor(opts: DaemonSetOptions) {
     super()
@@ -81,9 +83,14 @@ export class DaemonSet extends EventEmitter {
     const deadline = Date.now() + timeoutMs
     while (this.connected().length === 0) {
       if (this.closing.signal.aborted) throw new QvacError('CLIENT_CLOSED', 'the client is closed')
+      // A daemon speaking another protocol version refused for good: say so rather than time out.
+      const mismatch = isQvacError(this.lastError, 'PROTOCOL_VERSION_MISMATCH')
+      if (mismatch && this.members.size === 0) throw this.lastError
       if (Date.now() >= deadline) {
-        throw new QvacError('CONNECT_FAILED', `no daemon on the topic could be reached within ${timeoutMs} ms`, {
-          details: { found: this.members.size }
+        const reason = this.lastError instanceof Error ? `: ${this.lastError.message}` : ''
+        throw new QvacError('CONNECT_FAILED', `no daemon on the topic could be reached within ${timeoutMs} ms${reason}`, {
+          details: { found: this.members.size },
+          cause: this.lastError ?? undefined
         })
       }
       await new Promise<void>((resolve) => {
@@ -183,7 +190,8 @@ export class DaemonSet extends EventEmitter {
         member.lastHeard = Date.now()
         this.emit('joined', member)
       },
-      () => {
+      (err) => {
+        this.lastError = err
         this.failedAt.set(hex, Date.now())
         this.remove(hex, member)
       }

@@ -21,6 +21,9 @@ interface TopicModel {
   input: LoadModelInput
   /** Member id → the model's id on that daemon. */
   placements: Map<string, string>
+  /** The daemon the loads went to, and how many references this client holds there. */
+  home: string
+  loads: number
 }
 
 // A daemon not heard from for this long (2½ missed announcements) is passed over while others answer.
@@ -86,26 +89,48 @@ export class TopicClient extends QvacClient {
     const result = await this.route({ source: input.source }, opts, (member, o) => member.client.loadModel(input, o))
     const member = this.member(result.__route?.daemon)
     const known = this.models.get(result.modelId)
-    if (known && member) known.placements.set(member.id, result.modelId)
-    else if (member) this.models.set(result.modelId, { input, placements: new Map([[member.id, result.modelId]]) })
+    if (known && member) {
+      known.placements.set(member.id, result.modelId)
+      known.loads++
+    } else if (member) {
+      this.models.set(result.modelId, { input, placements: new Map([[member.id, result.modelId]]), home: member.id, loads: 1 })
+    }
     return result
   }
 
-  /** Drops this client's reference on every daemon it loaded the model on. */
+  /**
+   * Drops one reference, as on one daemon: resolves with the references left where the model was
+   * loaded. The last one also drops the copies failover loaded on other daemons.
+   */
   async unloadModel(modelId: string, opts?: CallOptions): Promise<number> {
     const model = this.models.get(modelId)
-    if (!model) {
-      const holder = this.holderOf(modelId)
-      if (!holder) throw new QvacError('MODEL_NOT_FOUND', `no daemon on the topic has a model with id ${modelId}`, { details: { modelId } })
-      return holder.client.unloadModel(modelId, opts)
-    }
-    let references = 0
-    for (const [id, remoteId] of model.placements) {
-      const member = this.member(id)
-      if (member) references = Math.max(references, await member.client.unloadModel(remoteId, opts))
-    }
+    if (!model) return this.unloadAnywhere(modelId, opts)
+    model.loads--
+    const home = this.member(model.home)
+    const homeId = home ? model.placements.get(home.id) : undefined
+    const references = home && homeId !== undefined ? await home.client.unloadModel(homeId, opts) : 0
+    if (model.loads > 0) return references
     this.models.delete(modelId)
+    for (const [id, remoteId] of model.placements) {
+      if (id !== model.home) await this.member(id)?.client.unloadModel(remoteId, opts).catch(() => 0)
+    }
     return references
+  }
+
+  /** A model this client did not load: the daemon that announces it, else whichever knows it. */
+  private async unloadAnywhere(modelId: string, opts?: CallOptions): Promise<number> {
+    const holder = this.holderOf(modelId)
+    if (holder) return holder.client.unloadModel(modelId, opts)
+    let lastError: unknown = new QvacError('MODEL_NOT_FOUND', `no daemon on the topic has a model with id ${modelId}`, { details: { modelId } })
+    for (const member of this.daemons.connected()) {
+      try {
+        return await member.client.unloadModel(modelId, opts)
+      } catch (err) {
+        if (!isQvacError(err, 'MODEL_NOT_FOUND')) throw err
+        lastError = err
+      }
+    }
+    throw lastError
   }
 
   infer(input: InferInput, opts: InferOptions = {}): InferStream {
@@ -119,9 +144,11 @@ export class TopicClient extends QvacClient {
       while (true) {
         await guard.run(this.daemons.ready(guard.remaining() ?? this.connectTimeout))
         const members = fresh(this.daemons.connected().filter((m) => !exclude.has(m.id)))
+        // A model this client did not load goes where it is announced, else anywhere (the daemon says MODEL_NOT_FOUND).
+        const holders = model ? [] : members.filter((m) => m.load?.models.some((x) => x.modelId === modelId))
         const candidates = model
           ? members.map((m) => ({ ...candidate(m), placed: model.placements.has(m.id) }))
-          : members.filter((m) => m.load?.models.some((x) => x.modelId === modelId)).map((m) => ({ ...candidate(m), placed: true }))
+          : (holders.length > 0 ? holders : members).map((m) => ({ ...candidate(m), placed: holders.length > 0 }))
         const choice = choose(candidates, model ? this.want(model) : {})
         if (!choice) throw new QvacError('CONNECT_FAILED', `no daemon left on the topic to run model ${modelId}`, { details: { modelId, tried: exclude.size } })
         const member = choice.candidate.member
