@@ -1,4 +1,5 @@
 import test from 'brittle'
+import path from 'node:path'
 import crypto from 'node:crypto'
 import { loopbackTestnet, startDaemon } from './helpers/swarm.ts'
 import { eventually, tinyModel } from './helpers/model.ts'
@@ -11,7 +12,7 @@ const CONFIG = { threads: 1 }
 test('--delegate-topic sends each stream to the least-loaded provider of the topic', async (t) => {
   const testnet = await loopbackTestnet(t)
   const model = await tinyModel(t)
-  const [busy, idle] = await daemons(t, testnet, 'delegation-providers', 2)
+  const [busy, idle] = await daemons(t, testnet, 'delegation-providers', 2, { modelsDir: path.dirname(model.path) })
   const onBusy = await peerClient(t, testnet, busy.publicKey)
   const onIdle = await peerClient(t, testnet, idle.publicKey)
   const busyModel = await onBusy.loadModel({ source: model.path, config: CONFIG })
@@ -19,7 +20,7 @@ test('--delegate-topic sends each stream to the least-loaded provider of the top
   const held = onBusy.infer({ modelId: busyModel.modelId, prompt: 'Hello', maxTokens: 400, temperature: 0 }, { window: 1 })
   await held[Symbol.asyncIterator]().next()
 
-  const front = await startDaemon(t, testnet, { topic: 'delegation-front', delegateTopic: 'delegation-providers' })
+  const front = await startDaemon(t, testnet, { topic: 'delegation-front', delegateTopic: 'delegation-providers', modelsDir: path.dirname(model.path) })
   const client = await peerClient(t, testnet, front.publicKey)
   const { modelId } = await client.loadModel({ source: model.path, config: CONFIG })
   // The front daemon hears both providers before the streams start.

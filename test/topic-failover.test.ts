@@ -1,4 +1,5 @@
 import test from 'brittle'
+import path from 'node:path'
 import { loopbackTestnet } from './helpers/swarm.ts'
 import { startQvacd } from './helpers/cli.ts'
 import { tinyModel } from './helpers/model.ts'
@@ -19,8 +20,8 @@ test('a daemon SIGKILLed mid-stream costs the reader no error and, at temperatur
   const topic = 'failover-mid'
   const model = await tinyModel(t)
   // The daemon that dies is a child process: only the model's holder, so the stream starts there.
-  const doomed = await startQvacd(t, ['--topic', topic, '--storage', await t.tmp(), '--bootstrap', bootstrapArg(testnet), '--threads', '1'])
-  await daemons(t, testnet, topic, 2)
+  const doomed = await startQvacd(t, ['--topic', topic, '--storage', await t.tmp(), '--bootstrap', bootstrapArg(testnet), '--threads', '1', '--models-dir', path.dirname(model.path)])
+  await daemons(t, testnet, topic, 2, { modelsDir: path.dirname(model.path) })
   const onDoomed = await peerClient(t, testnet, doomed.info.publicKey)
   await onDoomed.loadModel({ source: model.path, config: CONFIG })
   const client = await topicClient(t, testnet, topic)
@@ -61,8 +62,8 @@ test('a dead daemon before the first token is skipped within the deadline', asyn
   const testnet = await loopbackTestnet(t)
   const topic = 'failover-dead'
   const model = await tinyModel(t)
-  const doomed = await startQvacd(t, ['--topic', topic, '--storage', await t.tmp(), '--bootstrap', bootstrapArg(testnet), '--threads', '1'])
-  const live = await daemons(t, testnet, topic, 2)
+  const doomed = await startQvacd(t, ['--topic', topic, '--storage', await t.tmp(), '--bootstrap', bootstrapArg(testnet), '--threads', '1', '--models-dir', path.dirname(model.path)])
+  const live = await daemons(t, testnet, topic, 2, { modelsDir: path.dirname(model.path) })
   for (const key of [doomed.info.publicKey, ...live.map((d) => formatKey(d.publicKey))]) {
     await (await peerClient(t, testnet, key)).loadModel({ source: model.path, config: CONFIG })
   }
@@ -88,8 +89,8 @@ test('failover: false ends the stream with the daemon', async (t) => {
   const testnet = await loopbackTestnet(t)
   const topic = 'failover-off'
   const model = await tinyModel(t)
-  const doomed = await startQvacd(t, ['--topic', topic, '--storage', await t.tmp(), '--bootstrap', bootstrapArg(testnet), '--threads', '1'])
-  await daemons(t, testnet, topic, 1)
+  const doomed = await startQvacd(t, ['--topic', topic, '--storage', await t.tmp(), '--bootstrap', bootstrapArg(testnet), '--threads', '1', '--models-dir', path.dirname(model.path)])
+  await daemons(t, testnet, topic, 1, { modelsDir: path.dirname(model.path) })
   await (await peerClient(t, testnet, doomed.info.publicKey)).loadModel({ source: model.path, config: CONFIG })
   const client = await topicClient(t, testnet, topic)
   await seesAll(client, 2, (c) => c.daemons.connected().some((m) => m.load!.models.length === 1))

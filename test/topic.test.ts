@@ -1,4 +1,5 @@
 import test from 'brittle'
+import path from 'node:path'
 import b4a from 'b4a'
 import { loopbackTestnet } from './helpers/swarm.ts'
 import { eventually, tinyModel } from './helpers/model.ts'
@@ -23,8 +24,8 @@ async function hold(stream: InferStream) {
 
 test('each daemon announces its load to a topic client: models by source and sha256, busy sequences, and in status', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const [a, b] = await daemons(t, testnet, 'announce', 2)
   const model = await tinyModel(t)
+  const [a, b] = await daemons(t, testnet, 'announce', 2, { modelsDir: path.dirname(model.path) })
   const client = await topicClient(t, testnet, 'announce')
   await seesAll(client, 2)
 
@@ -52,8 +53,8 @@ test('each daemon announces its load to a topic client: models by source and sha
 
 test('with one daemon saturated, new streams go to the others', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const all = await daemons(t, testnet, 'saturated', 3)
   const model = await tinyModel(t)
+  const all = await daemons(t, testnet, 'saturated', 3, { modelsDir: path.dirname(model.path) })
   const peers = await Promise.all(all.map((d) => peerClient(t, testnet, d.publicKey)))
   const ids = await Promise.all(peers.map((p) => p.loadModel({ source: model.path, config: CONFIG })))
   const client = await topicClient(t, testnet, 'saturated')
@@ -78,8 +79,8 @@ test('with one daemon saturated, new streams go to the others', async (t) => {
 
 test('streams from several clients spread within ±25% of even across idle daemons', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const all = await daemons(t, testnet, 'spread', 3)
   const model = await tinyModel(t)
+  const all = await daemons(t, testnet, 'spread', 3, { modelsDir: path.dirname(model.path) })
   await Promise.all(all.map(async (d) => (await peerClient(t, testnet, d.publicKey)).loadModel({ source: model.path, config: CONFIG })))
   const clients = await Promise.all([1, 2, 3].map(() => topicClient(t, testnet, 'spread')))
   for (const c of clients) await seesAll(c, 3, (x) => x.daemons.connected().every((m) => m.load!.models.length === 1))
@@ -104,8 +105,8 @@ test('streams from several clients spread within ±25% of even across idle daemo
 
 test('a daemon that refuses with QUEUE_FULL is skipped; when all refuse the stream says QUEUE_FULL after trying each', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const all = await daemons(t, testnet, 'refuse', 3, { maxQueueDepth: 0 })
   const model = await tinyModel(t)
+  const all = await daemons(t, testnet, 'refuse', 3, { modelsDir: path.dirname(model.path), maxQueueDepth: 0 })
   const peers = await Promise.all(all.map((d) => peerClient(t, testnet, d.publicKey)))
   const ids = await Promise.all(peers.map((p) => p.loadModel({ source: model.path, config: CONFIG })))
   const client = await topicClient(t, testnet, 'refuse')
@@ -134,8 +135,8 @@ test('a daemon that refuses with QUEUE_FULL is skipped; when all refuse the stre
 
 test('qvacd status --topic lists every daemon of the topic with its load', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const all = await daemons(t, testnet, 'operator-view', 3)
   const model = await tinyModel(t)
+  const all = await daemons(t, testnet, 'operator-view', 3, { modelsDir: path.dirname(model.path) })
   const onFirst = await peerClient(t, testnet, all[0].publicKey)
   const { modelId } = await onFirst.loadModel({ source: model.path, config: CONFIG })
   const held = onFirst.infer({ modelId, prompt: 'Hello', maxTokens: 400, temperature: 0 }, { window: 1 })
@@ -166,8 +167,8 @@ test('qvacd status --topic lists every daemon of the topic with its load', async
 
 test('/metrics: counters, gauges and GenAI histograms by model, read by a Prometheus parser', async (t) => {
   const testnet = await loopbackTestnet(t)
-  const [daemon] = await daemons(t, testnet, 'metrics', 1, { metricsPort: 0 })
   const model = await tinyModel(t)
+  const [daemon] = await daemons(t, testnet, 'metrics', 1, { modelsDir: path.dirname(model.path), metricsPort: 0 })
   const client = await peerClient(t, testnet, daemon.publicKey)
   const { modelId } = await client.loadModel({ source: model.path, config: CONFIG })
   for (let i = 0; i < 3; i++) await drain(client.infer({ modelId, prompt: 'Hello', maxTokens: 8, temperature: 0 }))
