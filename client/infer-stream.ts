@@ -431,8 +431,8 @@ function stopReasonOf(error: QvacError): StopReason {
   return error.name === 'REQUEST_ABORTED' ? 'cancelled' : 'error'
 }
 
-/** The daemon's events, marked with why that daemon served (routing over a topic). */
+/** The daemon's events; its rpc event marked with why that daemon served (routing over a topic). */
 function tagged(events: ProfilingEnvelope['events'], placement: StreamPlacement): ProfilingEnvelope['events'] {
   if (!placement.reason) return events
-  return events.map((e) => (e.hop === 0 ? { ...e, tags: { ...e.tags, route: placement.reason as string } } : e))
+  return events.map((e) => (e.hop === 0 && e.kind === 'rpc' ? { ...e, tags: { ...e.tags, route: placement.reason as string } } : e))
 }

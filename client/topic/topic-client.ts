@@ -241,7 +241,7 @@ function candidate(member: Member) {
   return { id: member.id, load: member.load, unannounced: member.unannounced.size, member }
 }
 
-/** The serving daemon's own events say why it was chosen. */
+/** The serving daemon's rpc event says why it was chosen. */
 function markRoute(envelope: ProfilingEnvelope | undefined, reason: string): void {
-  for (const event of envelope?.events ?? []) if (event.hop === 0) event.tags.route = reason
+  for (const event of envelope?.events ?? []) if (event.hop === 0 && event.kind === 'rpc') event.tags.route = reason
 }
