@@ -21,6 +21,8 @@ export interface Member {
   lastHeard: number
   /** Streams this client sent it since its last announcement and still running (not in the announcement yet). */
   unannounced: Set<object>
+  /** Streams of this client the last announcement counted that have ended since (it overstates by these). */
+  released: number
   ready: boolean
 }
 
@@ -173,13 +175,14 @@ export class DaemonSet extends EventEmitter {
       async () => {},
       { profiler: this.opts.profiler }
     )
-    const member: Member = { id: formatKey(key), key, client, load: null, lastHeard: Date.now(), unannounced: new Set(), ready: false }
+    const member: Member = { id: formatKey(key), key, client, load: null, lastHeard: Date.now(), unannounced: new Set(), released: 0, ready: false }
     this.members.set(hex, member)
     client.on('load', (report: LoadReport) => {
       if (member.load && report.seq <= member.load.seq && report.version === member.load.version) return
       member.load = report
       member.lastHeard = Date.now()
       member.unannounced.clear()
+      member.released = 0
       this.emit('load', member)
     })
     client.on('disconnect', () => this.remove(hex, member))

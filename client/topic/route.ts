@@ -4,7 +4,7 @@ import type { LoadReport, ModelLoad } from '../../shared/messages.ts'
 export interface Candidate {
   id: string
   load: LoadReport | null
-  /** Streams sent to it since its last announcement. */
+  /** This client's streams started there since its last announcement, less those the announcement counted that have ended since. */
   unannounced: number
   /** This client already has the model loaded there (its id on that daemon). */
   placed: boolean

@@ -169,10 +169,10 @@ export class TopicClient extends QvacClient {
             daemon: member.id,
             reason: choice.reason,
             lastHeard: () => member.lastHeard,
-            done: () => member.unannounced.delete(stream)
+            done: () => release(member, stream)
           }
         } catch (err) {
-          member.unannounced.delete(stream)
+          release(member, stream)
           if (!isQvacError(err) || !SKIP_CODES.has(err.name)) throw err
           exclude.add(member.id)
         }
@@ -230,6 +230,11 @@ export class TopicClient extends QvacClient {
   }
 }
 
+/** A stream ended: not yet announced, it is forgotten; already counted by an announcement, that one now overstates. */
+function release(member: Member, stream: object): void {
+  if (!member.unannounced.delete(stream)) member.released++
+}
+
 /** The members heard from lately; all of them when none is (a stalled event loop, say). */
 function fresh(members: Member[]): Member[] {
   const now = Date.now()
@@ -238,7 +243,7 @@ function fresh(members: Member[]): Member[] {
 }
 
 function candidate(member: Member) {
-  return { id: member.id, load: member.load, unannounced: member.unannounced.size, member }
+  return { id: member.id, load: member.load, unannounced: member.unannounced.size - member.released, member }
 }
 
 /** The serving daemon's rpc event says why it was chosen. */
