@@ -78,11 +78,12 @@ test('a dead daemon before the first token is skipped within the deadline', asyn
   const trailers = await Promise.all(streams.map(async (s) => (await s.text(), s.trailer)))
   const elapsed = Date.now() - started
   t.ok(trailers.every((tr) => !tr.error), 'every stream completed within its 15 s deadline')
+  // One per daemon, so one was sent to the dead daemon, unless its silence already passed it over.
   const moved = trailers.filter((tr) => tr.failovers.length > 0)
-  t.is(moved.length, 1, 'the stream sent to the dead daemon moved')
-  t.is(moved[0].failovers[0].from, doomed.info.publicKey)
-  t.is(moved[0].failovers[0].atToken, 0, 'before its first token')
-  t.comment(`dead daemon skipped after ${moved[0].failovers[0].detectMs} ms of silence; all three streams done in ${elapsed} ms`)
+  t.ok(moved.length <= 1, `${moved.length} stream(s) moved`)
+  t.ok(trailers.every((tr) => tr.served.at(-1)?.daemon !== doomed.info.publicKey), 'none served by the dead daemon')
+  t.ok(moved.every((tr) => tr.failovers[0].from === doomed.info.publicKey && tr.failovers[0].atToken === 0), 'moved away from it before the first token')
+  t.comment(moved.length > 0 ? `dead daemon skipped after ${moved[0].failovers[0].detectMs} ms of silence; all three streams done in ${elapsed} ms` : `dead daemon passed over as silent; all three streams done in ${elapsed} ms`)
 })
 
 test('failover: false ends the stream with the daemon', async (t) => {
