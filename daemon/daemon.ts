@@ -210,12 +210,13 @@ export class Daemon extends ReadyResource {
           busy: m.activeStreams,
           queued: m.queuedStreams
         })),
-      sha256: (modelId) => hashes.get(this.modelFiles.get(this.models.get(modelId).source)),
+      // loaded(), not get(): reading a model for an announcement must not count as using it (keep-alive).
+      sha256: (modelId) => hashes.get(this.modelFiles.get(this.models.loaded().find((m) => m.modelId === modelId)?.source ?? '')),
       openStreams: () => this.router.streams().length,
       metrics: () => this.router.metrics.exportJSON().metrics,
       backend: () => {
-        const [first] = this.models.list()
-        return first ? this.models.get(first.modelId).info.backendDevice : this.opts.gpu === 'auto' ? 'auto' : 'cpu'
+        const [first] = this.models.loaded()
+        return first ? first.info.backendDevice : this.opts.gpu === 'auto' ? 'auto' : 'cpu'
       },
       threads: this.opts.threads ?? defaultThreads(),
       channels: () => this.host?.channels() ?? []

@@ -24,7 +24,12 @@ interface TopicModel {
   /** The daemon the loads went to, and how many references this client holds there. */
   home: string
   loads: number
+  /** When each placement was made: an announcement sent before it may not list the model yet. */
+  placedAt: Map<string, number>
 }
+
+// Announcements younger than a placement may predate it.
+const PLACEMENT_GRACE_MS = 3000
 
 // A daemon not heard from for this long (2½ missed announcements) is passed over while others answer.
 const STALE_MS = 2500
@@ -63,6 +68,17 @@ export class TopicClient extends QvacClient {
       for (const model of this.models.values()) model.placements.delete(member.id)
       this.emit('disconnect', member)
     })
+    daemons.on('load', (member: Member) => this.forgetUnloaded(member))
+  }
+
+  /** A daemon that no longer announces a model (its keep-alive unloaded it) is no longer a placement of it. */
+  private forgetUnloaded(member: Member): void {
+    const now = Date.now()
+    for (const model of this.models.values()) {
+      const remoteId = model.placements.get(member.id)
+      if (remoteId === undefined || now - (model.placedAt.get(member.id) ?? now) < PLACEMENT_GRACE_MS) continue
+      if (!member.load?.models.some((m) => m.modelId === remoteId)) model.placements.delete(member.id)
+    }
   }
 
   /** Resolves once a daemon of the topic is connected (CONNECT_FAILED after connectTimeout). */
@@ -91,9 +107,16 @@ export class TopicClient extends QvacClient {
     const known = this.models.get(result.modelId)
     if (known && member) {
       known.placements.set(member.id, result.modelId)
+      known.placedAt.set(member.id, Date.now())
       known.loads++
     } else if (member) {
-      this.models.set(result.modelId, { input, placements: new Map([[member.id, result.modelId]]), home: member.id, loads: 1 })
+      this.models.set(result.modelId, {
+        input,
+        placements: new Map([[member.id, result.modelId]]),
+        placedAt: new Map([[member.id, Date.now()]]),
+        home: member.id,
+        loads: 1
+      })
     }
     return result
   }
@@ -161,6 +184,7 @@ export class TopicClient extends QvacClient {
             const loaded = await member.client.loadModel(model.input, { timeout: guard.remaining(), signal: opts.signal, traceId: opts.traceId })
             remoteId = loaded.modelId
             model.placements.set(member.id, remoteId)
+            model.placedAt.set(member.id, Date.now())
           }
           const transport = await guard.run(member.client.ready())
           return {
