@@ -104,7 +104,7 @@ export function singleDaemon(connection: () => Promise<Transport>, modelId: stri
 }
 
 // Errors after which another daemon may well succeed: it refused, failed, vanished or restarted.
-const FAILOVER_CODES = new Set(['QUEUE_FULL', 'CONNECTION_LOST', 'CONNECT_FAILED', 'DAEMON_SHUTTING_DOWN', 'MODEL_NOT_FOUND', 'MODEL_LOAD_FAILED', 'PROVIDER_LOST', 'DELEGATION_FAILED'])
+const FAILOVER_CODES = new Set(['QUEUE_FULL', 'CONNECTION_LOST', 'CONNECT_FAILED', 'CONNECT_REFUSED', 'RATE_LIMITED', 'DAEMON_SHUTTING_DOWN', 'MODEL_NOT_FOUND', 'MODEL_LOAD_FAILED', 'PROVIDER_LOST', 'DELEGATION_FAILED'])
 
 const DEFAULT_MAX_TOKENS = 256
 const DEFAULT_WINDOW = 16

@@ -85,9 +85,9 @@ export class DaemonSet extends EventEmitter {
     const deadline = Date.now() + timeoutMs
     while (this.connected().length === 0) {
       if (this.closing.signal.aborted) throw new QvacError('CLIENT_CLOSED', 'the client is closed')
-      // A daemon speaking another protocol version refused for good: say so rather than time out.
-      const mismatch = isQvacError(this.lastError, 'PROTOCOL_VERSION_MISMATCH')
-      if (mismatch && this.members.size === 0) throw this.lastError
+      // Daemons that refused for good (another protocol version, an allowlist): say so rather than time out.
+      const final = isQvacError(this.lastError, 'PROTOCOL_VERSION_MISMATCH') || isQvacError(this.lastError, 'CONNECT_REFUSED')
+      if (final && this.members.size === 0) throw this.lastError
       if (Date.now() >= deadline) {
         const reason = this.lastError instanceof Error ? `: ${this.lastError.message}` : ''
         throw new QvacError('CONNECT_FAILED', `no daemon on the topic could be reached within ${timeoutMs} ms${reason}`, {

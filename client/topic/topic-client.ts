@@ -35,7 +35,7 @@ const PLACEMENT_GRACE_MS = 3000
 const STALE_MS = 2500
 
 // A daemon that answers with one of these may be skipped for the next: the call was not served.
-const SKIP_CODES = new Set(['QUEUE_FULL', 'CONNECTION_LOST', 'CONNECT_FAILED', 'DAEMON_SHUTTING_DOWN', 'MODEL_LOAD_FAILED', 'PROVIDER_LOST', 'DELEGATION_FAILED'])
+const SKIP_CODES = new Set(['QUEUE_FULL', 'CONNECTION_LOST', 'CONNECT_FAILED', 'CONNECT_REFUSED', 'RATE_LIMITED', 'DAEMON_SHUTTING_DOWN', 'MODEL_LOAD_FAILED', 'PROVIDER_LOST', 'DELEGATION_FAILED'])
 
 /**
  * A client over every daemon of a topic (`connect({ topic })`): each call goes to the daemon the
