@@ -50,6 +50,12 @@ export async function connect(opts: ConnectOptions): Promise<QvacClient> {
   }
 
   if (peer === undefined) {
+    const connectTimeout = opts.connectTimeout ?? 15000
+    // A NaN or infinite deadline is never reached: the set would look forever.
+    if (!Number.isFinite(connectTimeout) || connectTimeout <= 0) {
+      await closeDht()
+      throw new QvacError('INVALID_ARGUMENT', `connect timeout must be a finite number of ms, got ${connectTimeout}`)
+    }
     const daemons = new DaemonSet({
       dht,
       topic: topic as Buffer,
@@ -59,7 +65,7 @@ export async function connect(opts: ConnectOptions): Promise<QvacClient> {
       silenceTimeoutMs: opts.silenceTimeout,
       protocolVersion: opts.protocolVersion
     })
-    return openClient(new TopicClient(daemons, { connectTimeout: opts.connectTimeout ?? 15000, onclose: closeDht }))
+    return openClient(new TopicClient(daemons, { connectTimeout, onclose: closeDht }))
   }
 
   const client = new QvacClient(

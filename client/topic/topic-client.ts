@@ -1,9 +1,19 @@
 import { QvacError, isQvacError } from '../../shared/errors.ts'
-import type { DaemonStatus, DownloadAssetResponse, LoadModelResponse, PingResponse, ProfilingEnvelope } from '../../shared/messages.ts'
+import type {
+  CacheListing,
+  DaemonStatus,
+  DownloadAssetResponse,
+  EmbedResponse,
+  LoadedModel,
+  LoadModelResponse,
+  PingResponse,
+  ProfilingEnvelope,
+  RemoveCacheResponse
+} from '../../shared/messages.ts'
 import { CallGuard, type CallOptions } from '../call-guard.ts'
 import type { Profiled } from '../call-record.ts'
 import { InferStream, type InferInput, type InferOptions, type PlaceStream } from '../infer-stream.ts'
-import { QvacClient, type DownloadAssetInput, type LoadModelInput, type Transport } from '../qvac-client.ts'
+import { QvacClient, type DownloadAssetInput, type EmbedInput, type LoadModelInput, type Transport } from '../qvac-client.ts'
 import type { DaemonSet, Member } from './daemon-set.ts'
 import { choose, type Want } from './route.ts'
 
@@ -154,6 +164,33 @@ export class TopicClient extends QvacClient {
       }
     }
     throw lastError
+  }
+
+  /** Embeddings on a daemon holding the model (as for a stream, without failover once sent). */
+  async embed(input: EmbedInput, opts: CallOptions = {}): Promise<Routed<Profiled<EmbedResponse>>> {
+    const guard = new CallGuard(opts)
+    const placement = await this.placeStream(input.modelId, opts)({ exclude: new Set(), guard })
+    placement.done?.()
+    const member = this.member(placement.daemon ?? undefined) as Member
+    const value: Routed<Profiled<EmbedResponse>> = await member.client.embed({ ...input, modelId: placement.modelId }, { ...opts, timeout: guard.remaining() })
+    value.__route = { daemon: member.id, reason: placement.reason ?? '' }
+    return value
+  }
+
+  /** The cache of the least-loaded daemon (operator only: over a topic every daemon refuses). */
+  listCache(opts?: CallOptions): Promise<Routed<Profiled<CacheListing>>> {
+    return this.route({}, opts, (member, o) => member.client.listCache(o))
+  }
+
+  removeCache(target: string, opts: CallOptions & { force?: boolean } = {}): Promise<Routed<Profiled<RemoveCacheResponse>>> {
+    return this.route({}, opts, (member, o) => member.client.removeCache(target, { ...opts, ...o }))
+  }
+
+  /** The loaded models of every daemon of the set. */
+  async listLoaded(opts?: CallOptions): Promise<LoadedModel[]> {
+    await this.daemons.ready(this.connectTimeout)
+    const all = await Promise.all(this.daemons.connected().map((m) => m.client.listLoaded(opts).catch(() => [] as LoadedModel[])))
+    return all.flat()
   }
 
   infer(input: InferInput, opts: InferOptions = {}): InferStream {
