@@ -8,6 +8,7 @@ import { openRpcChannel } from '../shared/rpc-channel.ts'
 import { PeerRole } from '../shared/messages.ts'
 import type { Logger } from './log.ts'
 import type { RpcRouter } from './rpc/router.ts'
+import { listen } from './listen.ts'
 
 /**
  * The local control endpoint: a unix socket in the storage dir speaking the same RPC as the
@@ -42,13 +43,7 @@ export class ControlSocket extends ReadyResource {
   protected async _open(): Promise<void> {
     await ControlSocket.assertFree(this.path)
     await fs.rm(this.path, { force: true })
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.path, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
+    await listen(this.server, this.path)
   }
 
   protected async _close(): Promise<void> {

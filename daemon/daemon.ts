@@ -205,13 +205,18 @@ export class Daemon extends ReadyResource {
       models: () =>
         this.models.list().map((m) => ({
           modelId: m.modelId,
-          source: m.source,
+          // Announced to every peer: no host path outside the models dir.
+          source: this.sources.shownToRemote(m.source),
           sequences: m.sequences,
           busy: m.activeStreams,
           queued: m.queuedStreams
         })),
       // loaded(), not get(): reading a model for an announcement must not count as using it (keep-alive).
-      sha256: (modelId) => hashes.get(this.modelFiles.get(this.models.loaded().find((m) => m.modelId === modelId)?.source ?? '')),
+      sha256: (modelId) => {
+        const source = this.models.loaded().find((m) => m.modelId === modelId)?.source ?? ''
+        // A local file outside the models dir: neither its path nor its hash is announced.
+        return this.sources.shownToRemote(source) === source ? hashes.get(this.modelFiles.get(source)) : ''
+      },
       openStreams: () => this.router.streams().length,
       metrics: () => this.router.metrics.exportJSON().metrics,
       backend: () => {
@@ -246,7 +251,8 @@ export class Daemon extends ReadyResource {
         peerLimits: this.peerLimits.limits,
         peerUsage: () => this.peerLimits.usage(),
         backend: () => this.backend.status(),
-        load: () => this.announcer.report()
+        load: () => this.announcer.report(),
+        shownToRemote: (source) => this.sources.shownToRemote(source)
       })
     )
     const download = this.serverMetrics.meterDownloads(downloadAssetHandler(() => this.resolver, this.delegation, this.sources))
@@ -279,7 +285,7 @@ export class Daemon extends ReadyResource {
     this.router.handle('cancel', cancelHandler())
     this.router.handle('listCache', listCacheHandler(() => this.cache))
     this.router.handle('removeCache', removeCacheHandler(() => this.cache))
-    this.router.handle('listLoaded', listLoadedHandler(this.models, this.keepAlive))
+    this.router.handle('listLoaded', listLoadedHandler(this.models, this.keepAlive, (source) => this.sources.shownToRemote(source)))
     this.router.handle('embed', embedHandler(this.models, this.delegation))
   }
 

@@ -2,6 +2,8 @@ import http from 'node:http'
 import ReadyResource from 'ready-resource'
 import type { Profiler } from '../client/profiler/profiler.ts'
 import type { ServerMetrics } from './metrics/server-metrics.ts'
+import type net from 'node:net'
+import { listen } from './listen.ts'
 
 const CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 
@@ -28,13 +30,8 @@ export class MetricsServer extends ReadyResource {
   }
 
   protected async _open(): Promise<void> {
-    this.port = await new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.port, '127.0.0.1', () => {
-        this.server.off('error', reject)
-        resolve((this.server.address() as { port: number }).port)
-      })
-    })
+    await listen(this.server, { port: this.port, host: '127.0.0.1' })
+    this.port = (this.server.address() as net.AddressInfo).port
   }
 
   protected _close(): Promise<void> {

@@ -164,6 +164,7 @@ test('remote peers cannot list or remove the cache: OPERATOR_ONLY; ps and status
   t.is(seen[0].source, '(a local file)', 'without the host path of an operator-loaded file')
   const status = await client.status()
   t.alike(status.models.map((m) => m.source), ['(a local file)'], 'status hides it from a remote peer too')
+  t.alike(status.load?.models.map((m) => [m.source, m.sha256]), [['(a local file)', '']], 'and so do the load announcements, hash included')
   const remote = await runQvacdIn(t, ['list', '--peer', info.publicKey, '--bootstrap', bootstrapArg(testnet)])
   t.is(remote.code, 1)
   t.ok(remote.stderr.trim().endsWith('(OPERATOR_ONLY)'), JSON.stringify(remote.stderr))

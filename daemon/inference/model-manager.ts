@@ -329,16 +329,7 @@ export class ModelManager {
         threads: context.currentThreads,
         backendDevice: llama.gpu || 'cpu'
       },
-      loadStats: {
-        totalLoadTime: initTime,
-        modelInitializationTime: initTime,
-        downloadTime: 0,
-        totalBytesDownloaded: 0,
-        downloadSpeedBps: 0,
-        checksumValidationTime: 0,
-        sourceType: 'file',
-        cacheHit: false
-      },
+      loadStats: initStats(initTime),
       loadedAt: Date.now(),
       references: 0,
       file,
@@ -386,16 +377,7 @@ export class ModelManager {
         threads: config.threads,
         backendDevice
       },
-      loadStats: {
-        totalLoadTime: initTime,
-        modelInitializationTime: initTime,
-        downloadTime: 0,
-        totalBytesDownloaded: 0,
-        downloadSpeedBps: 0,
-        checksumValidationTime: 0,
-        sourceType: 'file',
-        cacheHit: false
-      },
+      loadStats: initStats(initTime),
       loadedAt: Date.now(),
       references: 0,
       file,
@@ -443,4 +425,18 @@ function wrongType(modelId: string, actual: string, wanted: string): QvacError {
   return new QvacError('INVALID_ARGUMENT', `model ${modelId} was loaded as ${actual}; this call needs modelType '${wanted}'`, {
     details: { modelId, modelType: actual }
   })
+}
+
+/** Load stats of a model opened from a local file; the resolver's download figures are added later. */
+function initStats(initTime: number): LoadStats {
+  return {
+    totalLoadTime: initTime,
+    modelInitializationTime: initTime,
+    downloadTime: 0,
+    totalBytesDownloaded: 0,
+    downloadSpeedBps: 0,
+    checksumValidationTime: 0,
+    sourceType: 'file',
+    cacheHit: false
+  }
 }

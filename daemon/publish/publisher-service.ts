@@ -16,6 +16,7 @@ import {
 } from '../../shared/messages.ts'
 import type { Publisher } from './publisher.ts'
 import { publishRequest } from './publish-request.ts'
+import { listen } from '../listen.ts'
 
 /** The socket a seeding `qvacd publish` listens on, in the storage dir. */
 export function publisherSocketPath(storage: string): string {
@@ -55,13 +56,7 @@ export class PublisherService {
 
   async listen(): Promise<void> {
     await fs.rm(this.path, { force: true })
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.path, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
+    await listen(this.server, this.path)
   }
 
   async close(): Promise<void> {

@@ -68,7 +68,7 @@ async function nearestRealAncestor(p: string): Promise<string | null> {
   }
 }
 
-function isInside(root: string, p: string): boolean {
+export function isInside(root: string, p: string): boolean {
   const rel = path.relative(root, p)
   return rel === '' || (rel !== '..' && !rel.startsWith('..' + path.sep) && !path.isAbsolute(rel))
 }

@@ -1,6 +1,7 @@
 import os from 'node:os'
 import { AddressPolicy } from './address-policy.ts'
-import { openModelsDir, type ModelsDir } from './models-dir.ts'
+import { isInside, openModelsDir, type ModelsDir } from './models-dir.ts'
+import { parseSource } from './source-uri.ts'
 import { redactForRemote } from './redact.ts'
 
 /**
@@ -27,6 +28,8 @@ export interface SourcePolicyOptions {
 }
 
 /** The daemon's rules for remote callers, set by the operator at start. */
+const LOCAL_FILE = '(a local file)'
+
 export class SourcePolicy {
   private readonly opts: SourcePolicyOptions
   private readonly addresses: AddressPolicy
@@ -49,6 +52,23 @@ export class SourcePolicy {
   /** What a caller is told of an error: all of it for the operator, no local dirs for a remote peer. */
   errorFor(err: unknown, access: SourceAccess): unknown {
     return access.remote ? redactForRemote(err, this.localDirs) : err
+  }
+
+  /**
+   * A model's source as a remote peer may see it (status, ps, load announcements): URIs as they
+   * are, a local path only inside the models dir (a path a remote peer could have named itself);
+   * any other local path, or what does not parse, never leaves the host.
+   */
+  shownToRemote(source: string): string {
+    let parsed: ReturnType<typeof parseSource>
+    try {
+      parsed = parseSource(source)
+    } catch {
+      return LOCAL_FILE
+    }
+    if (parsed.type !== 'file') return source
+    const dir = this.remote?.modelsDir
+    return dir && (isInside(dir.root, parsed.path) || isInside(dir.real, parsed.path)) ? source : LOCAL_FILE
   }
 
   /** The access of a caller: the operator when it has no public key (the control socket). */

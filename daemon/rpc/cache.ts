@@ -3,7 +3,6 @@ import type { CacheKeeper } from '../cache/cache-keeper.ts'
 import type { KeepAlive } from '../inference/keep-alive.ts'
 import type { ModelManager } from '../inference/model-manager.ts'
 import type { CallContext, Handler } from './router.ts'
-import { sourceFor } from './public-source.ts'
 
 /** The cache names the host's files and removing frees its disk: the operator's alone (control socket). */
 function assertOperator(ctx: CallContext): void {
@@ -27,11 +26,11 @@ export function removeCacheHandler(cache: () => CacheKeeper | null): Handler<'re
 }
 
 /** `qvacd ps`: the loaded models with memory, sequences and idle time; a remote peer sees no local path. */
-export function listLoadedHandler(models: ModelManager, keepAlive: KeepAlive): Handler<'listLoaded'> {
+export function listLoadedHandler(models: ModelManager, keepAlive: KeepAlive, shownToRemote: (source: string) => string): Handler<'listLoaded'> {
   return (_body, ctx) => ({
     models: models.loaded().map((m) => ({
       modelId: m.modelId,
-      source: sourceFor(ctx.caller.publicKey !== null, m.source),
+      source: ctx.caller.publicKey === null ? m.source : shownToRemote(m.source),
       sizeBytes: m.info.sizeBytes,
       // An embedding context does not report its state size.
       memoryBytes: m.model.size + (m.modelType === 'llm' ? m.context.stateSize : 0),

@@ -3,7 +3,6 @@ import type { Handler } from './router.ts'
 import type { LoadReport, MethodStatus, ModelStatus, PeerLimitSettings, PeerStatus, PeerUsage, StreamStatus } from '../../shared/messages.ts'
 import type { MetricSummary } from '../../shared/profiler/types.ts'
 import { PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../shared/version.ts'
-import { sourceFor } from './public-source.ts'
 
 /** What `status` reports, read live from the daemon's parts. */
 export interface StatusSource {
@@ -19,6 +18,8 @@ export interface StatusSource {
   metrics(): Record<string, MetricSummary>
   peerLimits: PeerLimitSettings
   peerUsage(): PeerUsage[]
+  /** A model's source as a remote peer may see it (no host paths). */
+  shownToRemote(source: string): string
   backend(): string
   load(): LoadReport
 }
@@ -37,7 +38,7 @@ export function statusHandler(source: StatusSource): Handler<'status'> {
       uptimeMs: now - source.startedAt,
       // The status call asking is itself in flight; the operator wants the others.
       peers: source.peers().map((p) => (asker && b4a.equals(p.publicKey, asker) ? { ...p, inFlight: p.inFlight - 1 } : p)),
-      models: asker ? source.models().map((m) => ({ ...m, source: sourceFor(true, m.source) })) : source.models(),
+      models: asker ? source.models().map((m) => ({ ...m, source: source.shownToRemote(m.source) })) : source.models(),
       streams: source.streams(),
       inFlight: Math.max(0, source.inFlight() - 1),
       methods: source.methods(),
