@@ -1,7 +1,5 @@
 import { openDaemon } from './daemon-client.ts'
 import { statusToJson, statusToTable, topicStatusToJson, topicStatusToTable } from '../format/status.ts'
-import { topicStatus } from '../../client/topic/topic-status.ts'
-import { parseBootstrap } from '../../client/dht.ts'
 import { toOpenMetrics } from '../../client/profiler/openmetrics.ts'
 
 export async function runStatus(opts: {
@@ -14,6 +12,9 @@ export async function runStatus(opts: {
   openmetrics?: boolean
 }): Promise<void> {
   if (opts.topic !== undefined) {
+    // Loaded only for the swarm: hyperdht and sodium are most of a local status's start-up.
+    const { topicStatus } = await import('../../client/topic/topic-status.ts')
+    const { parseBootstrap } = await import('../../client/dht.ts')
     const bootstrap = opts.bootstrap === undefined ? undefined : parseBootstrap(opts.bootstrap)
     const started = performance.now()
     const daemons = await topicStatus({ topic: opts.topic, bootstrap, timeoutMs: opts.timeout })
