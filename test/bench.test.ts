@@ -5,7 +5,7 @@ import { quantile, ratio, summarize } from '../bench/stats.ts'
 import { compareReports, loadReport, saveReport } from '../bench/report.ts'
 import { comparisonToText, reportToText } from '../bench/print.ts'
 import { benchmark } from '../bench/run.ts'
-import { fakeReport } from './helpers/bench-report.ts'
+import { emptyBenchCache, fakeReport } from './helpers/bench-report.ts'
 import { execFileSync } from 'node:child_process'
 
 const inCheckout = (() => {
@@ -72,13 +72,7 @@ test('the terminal report shows the machine, phases, ratios with goals and what 
 })
 
 test('quick rpc and stream scenarios run end to end with tiny iteration counts', async (t) => {
-  const cache = await t.tmp()
-  const before = process.env.QVACD_BENCH_CACHE
-  process.env.QVACD_BENCH_CACHE = cache
-  t.teardown(() => {
-    if (before === undefined) delete process.env.QVACD_BENCH_CACHE
-    else process.env.QVACD_BENCH_CACHE = before
-  })
+  await emptyBenchCache(t)
   const report = await benchmark({
     scenarios: ['rpc', 'stream'],
     mode: 'quick',
@@ -99,13 +93,7 @@ test('quick rpc and stream scenarios run end to end with tiny iteration counts',
 })
 
 test('the load scenario runs N concurrent streams per round and says when llama-server is not there to compare', { timeout: 120_000 }, async (t) => {
-  const cache = await t.tmp()
-  const before = process.env.QVACD_BENCH_CACHE
-  process.env.QVACD_BENCH_CACHE = cache // an empty cache: no llama-server built, and quick mode builds none
-  t.teardown(() => {
-    if (before === undefined) delete process.env.QVACD_BENCH_CACHE
-    else process.env.QVACD_BENCH_CACHE = before
-  })
+  await emptyBenchCache(t)
   const report = await benchmark({
     scenarios: ['load'],
     mode: 'quick',

@@ -17,6 +17,7 @@ import { mapChatCompletion, mapCompletion, mapEmbedding } from '../gateway/reque
 import { HttpError } from '../gateway/errors.ts'
 import type { CompletionRecord } from '../gateway/route-context.ts'
 import type { TinyLlamaOptions } from '../bench/tiny-model.ts'
+import { emptyBenchCache } from './helpers/bench-report.ts'
 
 /** A daemon on the testnet, a gateway in-process on 127.0.0.1 reaching it by topic, and the official SDK pointed at it. */
 async function gatewayOverSwarm(
@@ -299,13 +300,7 @@ test('qvacd gateway as its own process: the local daemon, a --model name, curl-s
 })
 
 test('the gateway bench scenario runs end to end: client library, gateway child and in-process gateway on one daemon', async (t) => {
-  const cache = await t.tmp()
-  const before = process.env.QVACD_BENCH_CACHE
-  process.env.QVACD_BENCH_CACHE = cache
-  t.teardown(() => {
-    if (before === undefined) delete process.env.QVACD_BENCH_CACHE
-    else process.env.QVACD_BENCH_CACHE = before
-  })
+  await emptyBenchCache(t)
   const report = await benchmark({
     scenarios: ['gateway'],
     mode: 'quick',

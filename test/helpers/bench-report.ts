@@ -45,3 +45,17 @@ export function fakeReport(scale: { ms?: number; tps?: number; ratio?: number } 
     notes: ['stream: a note']
   }
 }
+
+/**
+ * Points the bench's cache (models, llama-server) at a fresh temporary dir for one test: empty, so
+ * no llama-server is found and quick mode builds none. Restored at teardown.
+ */
+export async function emptyBenchCache(t: { tmp(): Promise<string>; teardown(fn: () => void): void }): Promise<void> {
+  const cache = await t.tmp()
+  const before = process.env.QVACD_BENCH_CACHE
+  process.env.QVACD_BENCH_CACHE = cache
+  t.teardown(() => {
+    if (before === undefined) delete process.env.QVACD_BENCH_CACHE
+    else process.env.QVACD_BENCH_CACHE = before
+  })
+}
