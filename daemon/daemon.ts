@@ -267,16 +267,13 @@ export class Daemon extends ReadyResource {
     )
     this.router.handle('loadModel', this.peerLimits.limitLoads(this.serverMetrics.meterDownloads(loadModelHandler(this.models, this.delegation, this.sources)), bytesDownloaded))
     this.router.handle('unloadModel', unloadModelHandler(this.models, this.delegation))
+    const maxPromptBytes = this.opts.limits?.maxPromptBytes ?? DEFAULT_RESOURCE_LIMITS.maxPromptBytes
     this.router.handle(
       'infer',
       this.serverMetrics.meterInfer(inferHandler({
         models: this.models,
         delegation: this.delegation,
-        limits: {
-          maxTokens: this.opts.maxTokens ?? 4096,
-          maxWindow: 256,
-          maxPromptBytes: this.opts.limits?.maxPromptBytes ?? DEFAULT_RESOURCE_LIMITS.maxPromptBytes
-        },
+        limits: { maxTokens: this.opts.maxTokens ?? 4096, maxWindow: 256, maxPromptBytes },
         peerLimits: this.peerLimits,
         log: this.log,
         exposeErrors: this.opts.exposeErrors
@@ -286,7 +283,7 @@ export class Daemon extends ReadyResource {
     this.router.handle('listCache', listCacheHandler(() => this.cache))
     this.router.handle('removeCache', removeCacheHandler(() => this.cache))
     this.router.handle('listLoaded', listLoadedHandler(this.models, this.keepAlive, (source) => this.sources.shownToRemote(source)))
-    this.router.handle('embed', embedHandler(this.models, this.delegation))
+    this.router.handle('embed', embedHandler(this.models, this.delegation, { maxPromptBytes }))
   }
 
   private async resolveModel(source: string, signal: AbortSignal, access: SourceAccess | undefined) {

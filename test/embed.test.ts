@@ -78,3 +78,22 @@ test('embed and JSON-schema output through a delegating daemon: the provider doe
   const text = await client.infer({ modelId: llm.modelId, prompt: 'x', jsonSchema: schema, maxTokens: 40, temperature: 0 }).text()
   t.is(typeof JSON.parse(text).ok, 'boolean', `the schema holds through delegation: ${text}`)
 })
+
+test('embed: a batch over --max-prompt-bytes is refused before tokenizing; an input longer than the context is PROMPT_TOO_LONG', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const { client, model } = await servingDaemon(t, testnet, { daemon: { limits: { maxPromptBytes: 4096 } } })
+  const embedder = await client.loadModel({ source: model.path, modelType: 'embedding', config: { threads: 1, contextSize: 64 } })
+
+  const batch = await client.embed({ modelId: embedder.modelId, inputs: ['a'.repeat(3000), 'b'.repeat(2000)] }).catch((e) => e)
+  t.is(batch.code, ErrorCode.PROMPT_TOO_LONG, 'the bound is on the whole batch, as on a prompt')
+  t.is(batch.details?.maxPromptBytes, 4096)
+  t.is(batch.details?.promptBytes, 5000)
+
+  const long = await client.embed({ modelId: embedder.modelId, inputs: ['fits', 'hello world '.repeat(40)] }).catch((e) => e)
+  t.is(long.code, ErrorCode.PROMPT_TOO_LONG)
+  t.is(long.details?.input, 1, 'names the input')
+  t.ok(long.details?.promptTokens >= 64, `${long.details?.promptTokens} tokens`)
+
+  const ok = await client.embed({ modelId: embedder.modelId, inputs: ['hello world'] })
+  t.is(ok.vectors.length, 1, 'a batch within both bounds still embeds')
+})

@@ -1,4 +1,6 @@
+import type { Token } from 'node-llama-cpp'
 import type { EmbeddingModel } from './model-manager.ts'
+import { tokenizeInSlices } from './prompt.ts'
 import { QvacError } from '../../shared/errors.ts'
 
 export interface EmbeddingResult {
@@ -14,22 +16,29 @@ export interface EmbeddingResult {
  */
 export async function embedInputs(managed: EmbeddingModel, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult> {
   const context = managed.context
-  const promptTokens = inputs.map((input, index) => {
-    const tokens = context.calculateInputLength(input)
-    if (tokens >= managed.info.contextSize) {
-      throw new QvacError('PROMPT_TOO_LONG', `input ${index} is ${tokens} tokens; the context holds ${managed.info.contextSize}`, {
-        details: { input: index, promptTokens: tokens, contextSize: managed.info.contextSize }
+  // Tokenized once, in slices (node-llama-cpp tokenizes synchronously: a long input would stall
+  // every peer), and the tokens handed to the backend so it does not tokenize the text again.
+  const tokenized: Token[][] = []
+  const promptTokens: number[] = []
+  for (const [index, input] of inputs.entries()) {
+    if (signal.aborted) throw signal.reason
+    const tokens = await tokenizeInSlices(context.model.tokenizer, input, false, undefined)
+    const length = context.calculateInputLength(tokens) // with the BOS/EOS the backend adds
+    if (length >= managed.info.contextSize) {
+      throw new QvacError('PROMPT_TOO_LONG', `input ${index} is ${length} tokens; the context holds ${managed.info.contextSize}`, {
+        details: { input: index, promptTokens: length, contextSize: managed.info.contextSize }
       })
     }
-    return tokens
-  })
+    tokenized.push(tokens)
+    promptTokens.push(length)
+  }
   const started = performance.now()
   const vectors: Float32Array[] = []
-  for (const input of inputs) {
+  for (const tokens of tokenized) {
     if (signal.aborted) throw signal.reason
     let vector: readonly number[]
     try {
-      vector = (await context.getEmbeddingFor(input)).vector
+      vector = (await context.getEmbeddingFor(tokens)).vector
     } catch (err) {
       throw new QvacError('INFERENCE_FAILED', 'embedding failed in the backend', { cause: err })
     }

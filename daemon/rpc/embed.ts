@@ -9,10 +9,10 @@ import type { Handler } from './router.ts'
 export const MAX_EMBED_INPUTS = 2048
 
 /** `embed`: a batch of inputs → one vector each, from an embedding model here or on a provider. */
-export function embedHandler(models: ModelManager, delegation: Delegation): Handler<'embed'> {
+export function embedHandler(models: ModelManager, delegation: Delegation, limits: { maxPromptBytes: number }): Handler<'embed'> {
   return async (request, ctx) => {
     const started = performance.now()
-    validate(request)
+    validate(request, limits.maxPromptBytes)
     const remote = delegation.remoteModel(request.modelId)
     const forwarded = remote
       ? await delegation.embed(request, remote, ctx)
@@ -54,10 +54,18 @@ export function embedHandler(models: ModelManager, delegation: Delegation): Hand
   }
 }
 
-function validate(request: EmbedRequest): void {
+function validate(request: EmbedRequest, maxPromptBytes: number): void {
   const invalid = (message: string) => new QvacError('INVALID_INFERENCE_PARAMS', message, { details: { field: 'inputs' } })
   if (request.inputs.length === 0) throw invalid('inputs is empty')
   if (request.inputs.length > MAX_EMBED_INPUTS) throw invalid(`at most ${MAX_EMBED_INPUTS} inputs per call, got ${request.inputs.length}`)
   const empty = request.inputs.findIndex((input) => input.length === 0)
   if (empty !== -1) throw invalid(`input ${empty} is empty`)
+  // The same bound as a prompt, on the batch: checked before any input is tokenized.
+  let bytes = 0
+  for (const input of request.inputs) bytes += Buffer.byteLength(input)
+  if (bytes > maxPromptBytes) {
+    throw new QvacError('PROMPT_TOO_LONG', `the inputs are ${bytes} bytes; this daemon takes at most ${maxPromptBytes}`, {
+      details: { promptBytes: bytes, maxPromptBytes }
+    })
+  }
 }
