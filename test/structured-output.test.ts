@@ -3,6 +3,7 @@ import { loopbackTestnet } from './helpers/swarm.ts'
 import { servingDaemon } from './helpers/model.ts'
 import { PERSON_SCHEMA, personProblems } from './helpers/json-schema.ts'
 import { ErrorCode } from '../client/index.ts'
+import { MAX_GRAMMAR_BYTES } from '../daemon/inference/grammar.ts'
 
 test('infer with a JSON schema: the random-weights model writes JSON that parses and matches the schema', async (t) => {
   const testnet = await loopbackTestnet(t)
@@ -39,6 +40,16 @@ test('a schema or grammar the backend cannot compile is INVALID_ARGUMENT, and th
   for (const input of cases) {
     const trailer = await client.infer({ modelId, prompt: 'x', maxTokens: 4, ...input }).trailer
     t.is(trailer.error?.code, ErrorCode.INVALID_ARGUMENT, `${JSON.stringify(input)}: ${trailer.error?.message}`)
+  }
+  // Over the size bound (valid otherwise): refused before it is parsed or compiled.
+  const oversized = [
+    { jsonSchema: { type: 'object', description: 'x'.repeat(MAX_GRAMMAR_BYTES) } },
+    { grammar: `root ::= "a"\n${'# x\n'.repeat(MAX_GRAMMAR_BYTES / 4)}` }
+  ]
+  for (const input of oversized) {
+    const trailer = await client.infer({ modelId, prompt: 'x', maxTokens: 4, ...input }).trailer
+    t.is(trailer.error?.code, ErrorCode.INVALID_ARGUMENT)
+    t.ok(/takes at most 65536/.test(trailer.error?.message ?? ''), trailer.error?.message)
   }
   t.is((await client.infer({ modelId, prompt: 'x', maxTokens: 4, temperature: 0 }).trailer).stopReason, 'length', 'still serving')
 })

@@ -9,6 +9,12 @@ export interface ConstrainedOutput {
 }
 
 /**
+ * The largest schema or grammar text a request may carry: parsing and compiling it runs on the
+ * event loop, so its size is bounded like a prompt's (real schemas are a few KiB).
+ */
+export const MAX_GRAMMAR_BYTES = 64 * 1024
+
+/**
  * The grammar of an infer request, compiled by node-llama-cpp (a JSON schema becomes GBNF), or
  * undefined when the request asks for none. Whatever the backend cannot compile is
  * INVALID_ARGUMENT: a bad schema from a peer never reaches the sampler.
@@ -17,6 +23,9 @@ export async function constrainOutput(model: LlamaModel, request: { jsonSchema?:
   const { jsonSchema, grammar } = request
   if (jsonSchema === undefined && grammar === undefined) return undefined
   if (jsonSchema !== undefined && grammar !== undefined) throw invalid('give jsonSchema or grammar, not both', 'jsonSchema')
+  const field = jsonSchema !== undefined ? 'jsonSchema' : 'grammar'
+  const bytes = Buffer.byteLength((jsonSchema ?? grammar) as string)
+  if (bytes > MAX_GRAMMAR_BYTES) throw invalid(`${field} is ${bytes} bytes; this daemon takes at most ${MAX_GRAMMAR_BYTES}`, field)
   let compiled: LlamaGrammar
   if (jsonSchema !== undefined) {
     let schema: unknown
@@ -43,7 +52,7 @@ export async function constrainOutput(model: LlamaModel, request: { jsonSchema?:
   try {
     state = new LlamaGrammarEvaluationState({ model, grammar: compiled })
   } catch (err) {
-    throw invalid(`the grammar cannot be used: ${(err as Error).message}`, jsonSchema !== undefined ? 'jsonSchema' : 'grammar')
+    throw invalid(`the grammar cannot be used: ${(err as Error).message}`, field)
   }
   const stops = compiled.stopGenerationTriggers.flatMap((trigger) => {
     const values = trigger instanceof LlamaText ? trigger.values : [trigger]
