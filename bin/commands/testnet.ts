@@ -16,6 +16,11 @@ export async function runTestnet(opts: { nodes: number; port: number; json?: boo
     await testnet.destroy()
     throw portTaken(port)
   }
+  // Before the address is printed: whoever reads it may stop this at once (seen: a SIGTERM that
+  // beat the handlers by a time slice killed the process instead of stopping it).
+  const stop = () => testnet.destroy().then(() => process.exit(0))
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
   const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
   process.stdout.write(
     opts.json
@@ -23,9 +28,6 @@ export async function runTestnet(opts: { nodes: number; port: number; json?: boo
       : `loopback DHT testnet of ${testnet.nodes.length} nodes; bootstrap: ${bootstrap}\n` +
           `  use: qvacd start --topic NAME --bootstrap ${bootstrap}\n`
   )
-  const stop = () => testnet.destroy().then(() => process.exit(0))
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
 }
 
 function portTaken(port: number): QvacError {
