@@ -63,5 +63,18 @@ hypercore=$(node -p "require('./node_modules/hypercore/package.json').version")
 echo "package: full install $full_size (hypercore $hypercore) (${SECONDS}s)"
 tsc -p tsconfig.daemon.json
 echo "package: strict tsc consumer embedding the daemon is clean (${SECONDS}s)"
+help=$(./node_modules/.bin/qvacd --help)
+[[ "$help" == *"start [options]"* ]] || { echo "installed qvacd --help printed no command list: $help"; exit 1; }
 ./node_modules/.bin/qvacd status --storage "$work/storage" --json > /dev/null
-echo "package: installed qvacd status answers (${SECONDS}s)"
+echo "package: installed qvacd --help and status answer (${SECONDS}s)"
+
+# The installed CLI is a bundle (scripts/bundle-cli.mjs): its daemon, with the peers external, must serve too.
+topic2="package-check-installed-$$"
+./node_modules/.bin/qvacd start --json --topic "$topic2" --bootstrap "$bootstrap" --storage "$work/storage2" --models-dir "$work/models" > "$work/daemon2.json" 2> "$work/daemon2.log" &
+pids+=($!)
+until [[ -s "$work/daemon2.json" ]]; do
+  kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/daemon2.log"; exit 1; }
+  sleep 0.2
+done
+node consumer.mjs "$topic2" "$bootstrap" tiny.gguf
+echo "package: a daemon started by the installed qvacd served consumer.mjs (${SECONDS}s)"
