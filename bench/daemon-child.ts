@@ -20,12 +20,13 @@ export interface DaemonChild {
  * `qvacd start` as its own process (never sharing the bench's JS thread), on the loopback DHT
  * given by `bootstrap`, with a throwaway storage dir.
  */
-export async function startDaemonChild(bootstrap: string, opts: { threads?: number } = {}): Promise<DaemonChild> {
+export async function startDaemonChild(bootstrap: string, opts: { threads?: number; maxSequences?: number } = {}): Promise<DaemonChild> {
   const storage = await fs.mkdtemp(path.join(os.tmpdir(), 'qvacd-bench-'))
   // The bench loads its generated models by path, as a remote peer: their dir is the models dir.
   await fs.mkdir(benchModelsDir(), { recursive: true })
   const args = [...profileArgs(), ...TSX_ENTRY, QVACD_BIN, 'start', '--json', '--topic', 'qvacd-bench', '--storage', storage, '--bootstrap', bootstrap, '--models-dir', benchModelsDir()]
   if (opts.threads) args.push('--threads', String(opts.threads))
+  if (opts.maxSequences) args.push('--max-sequences', String(opts.maxSequences))
   const started = performance.now()
   const child = spawnChild(process.execPath, args)
   try {

@@ -17,7 +17,8 @@ import type { StreamSample } from '../stream-sample.ts'
  */
 export async function loadScenario(ctx: BenchContext, rec: ScenarioRecorder): Promise<void> {
   const bin = await llamaServerPeer(ctx, rec)
-  const daemon = await startDaemonChild(ctx.bootstrap)
+  // One sequence per client: the most clients may be over the daemon's default --max-sequences.
+  const daemon = await startDaemonChild(ctx.bootstrap, { maxSequences: Math.max(...ctx.settings.loadClients) })
   const dht = createDht({ bootstrap: parseBootstrap(ctx.bootstrap) })
   const clients: QvacClient[] = []
   try {
