@@ -19,7 +19,7 @@ function record(outcome) {
   fs.mkdirSync(path.dirname(outcomeFile), { recursive: true })
   fs.writeFileSync(outcomeFile, JSON.stringify({ ...outcome, at: new Date().toISOString() }, null, 2) + '\n')
   const line = outcome.status === 'built' || outcome.status === 'present'
-    ? `qvacd: inference backend: local OpenMP build (${outcome.status === 'built' ? `built in ${outcome.minutes} min` : 'already built'})`
+    ? `qvacd: inference backend: local OpenMP build (${outcome.status === 'built' ? `built in ${outcome.minutes} min` : 'already built'}; decode-thread patch: ${outcome.patch})`
     : `qvacd: inference backend: prebuilt (${outcome.reason})`
   console.log(line)
 }
@@ -36,6 +36,42 @@ function missingTools() {
   return missing
 }
 
+// Our patch to node-llama-cpp's addon (patches/*.patch; see the file's header comment in
+// AddonContext.h): applied to its sources before the build, so the local build carries it.
+const patchFile = path.join(root, 'patches', 'node-llama-cpp-decode-thread.patch')
+
+function gitApply(args) {
+  // Outside any repository (ours contains node_modules): git apply then works like patch(1).
+  execFileSync('git', ['apply', '-p1', ...args, patchFile], {
+    cwd: nlc,
+    stdio: 'ignore',
+    env: { ...process.env, GIT_CEILING_DIRECTORIES: path.dirname(nlc) }
+  })
+}
+
+/** 'applied' (now or before), or why not: node-llama-cpp's sources differ from what the patch expects. */
+function applyPatch() {
+  if (!fs.existsSync(patchFile)) return 'no patch file'
+  try {
+    gitApply(['--reverse', '--check'])
+    return 'applied'
+  } catch {}
+  try {
+    gitApply([])
+    return 'applied'
+  } catch {
+    return `${path.basename(patchFile)} does not apply to this node-llama-cpp`
+  }
+}
+
+function previousOutcome() {
+  try {
+    return JSON.parse(fs.readFileSync(outcomeFile, 'utf8'))
+  } catch {
+    return null
+  }
+}
+
 function localBuildPresent() {
   const builds = path.join(nlc, 'llama', 'localBuilds')
   if (!fs.existsSync(builds)) return false
@@ -49,9 +85,12 @@ async function main() {
   if (/^(0|false|no|skip)$/i.test(process.env.QVACD_BACKEND_BUILD ?? '')) {
     return record({ status: 'skipped', reason: 'QVACD_BACKEND_BUILD=0' })
   }
-  if (!force && localBuildPresent()) return record({ status: 'present' })
   const missing = missingTools()
-  if (missing.length > 0) return record({ status: 'no-compiler', reason: `no ${missing.join(', ')} found, so no local build` })
+  const patch = missing.includes('git') ? 'no git to apply the patch' : applyPatch()
+  // A build from before the patch (or from other sources) is rebuilt once.
+  const previous = previousOutcome()
+  if (!force && localBuildPresent() && previous?.patch === patch) return record({ status: 'present', patch })
+  if (missing.length > 0) return record({ status: 'no-compiler', reason: `no ${missing.join(', ')} found, so no local build`, patch })
 
   console.log('qvacd: building the inference backend with OpenMP from the bundled llama.cpp source (about 3 minutes on 2 cores; QVACD_BACKEND_BUILD=0 skips it)')
   const log = path.join(path.dirname(outcomeFile), 'backend-build.log')
@@ -68,8 +107,8 @@ async function main() {
   })
   fs.closeSync(out)
   const minutes = ((Date.now() - started) / 60_000).toFixed(1)
-  if (code !== 0 || !localBuildPresent()) return record({ status: 'failed', reason: `the local build failed after ${minutes} min, see ${log}` })
-  record({ status: 'built', minutes: Number(minutes) })
+  if (code !== 0 || !localBuildPresent()) return record({ status: 'failed', reason: `the local build failed after ${minutes} min, see ${log}`, patch })
+  record({ status: 'built', minutes: Number(minutes), patch })
 }
 
 main().catch((err) => {
