@@ -19,7 +19,7 @@ function record(outcome) {
   fs.mkdirSync(path.dirname(outcomeFile), { recursive: true })
   fs.writeFileSync(outcomeFile, JSON.stringify({ ...outcome, at: new Date().toISOString() }, null, 2) + '\n')
   const line = outcome.status === 'built' || outcome.status === 'present'
-    ? `qvacd: inference backend: local OpenMP build (${outcome.status === 'built' ? `built in ${outcome.minutes} min` : 'already built'}; decode-thread patch: ${outcome.patch})`
+    ? `qvacd: inference backend: local OpenMP build (${outcome.status === 'built' ? `built in ${outcome.minutes} min` : 'already built'}; context-thread patch: ${outcome.patch})`
     : `qvacd: inference backend: prebuilt (${outcome.reason})`
   console.log(line)
 }
@@ -38,7 +38,7 @@ function missingTools() {
 
 // Our patch to node-llama-cpp's addon (patches/*.patch; see the file's header comment in
 // AddonContext.h): applied to its sources before the build, so the local build carries it.
-const patchFile = path.join(root, 'patches', 'node-llama-cpp-decode-thread.patch')
+const patchFile = path.join(root, 'patches', 'node-llama-cpp-context-thread.patch')
 
 function gitApply(args) {
   // Outside any repository (ours contains node_modules): git apply then works like patch(1).
