@@ -92,7 +92,7 @@ async function main() {
   if (!force && localBuildPresent() && previous?.patch === patch) return record({ status: 'present', patch })
   if (missing.length > 0) return record({ status: 'no-compiler', reason: `no ${missing.join(', ')} found, so no local build`, patch })
 
-  console.log('qvacd: building the inference backend with OpenMP from the bundled llama.cpp source (about 3 minutes on 2 cores; QVACD_BACKEND_BUILD=0 skips it)')
+  console.log('qvacd: building the inference backend with OpenMP from the bundled llama.cpp source (3 to 6 minutes on 2 cores; QVACD_BACKEND_BUILD=0 skips it)')
   const log = path.join(path.dirname(outcomeFile), 'backend-build.log')
   fs.mkdirSync(path.dirname(log), { recursive: true })
   const out = fs.openSync(log, 'w')
