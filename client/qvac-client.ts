@@ -84,6 +84,8 @@ export class QvacClient extends EventEmitter {
   private readonly connector: Connector
   private readonly onclose: () => Promise<void>
   private current: Promise<Transport> | null = null
+  /** The transport `current` resolved to, while it is open: calls then skip awaiting `current`. */
+  private open: Transport | null = null
   private closed = false
   private readonly closing = new AbortController()
   private nextStreamId = 1
@@ -184,6 +186,7 @@ export class QvacClient extends EventEmitter {
     this.closing.abort()
     const current = this.current
     this.current = null
+    this.open = null
     if (current) await current.then((t) => t.destroy(), () => {})
     await this.onclose()
   }
@@ -191,14 +194,16 @@ export class QvacClient extends EventEmitter {
   private async call<M extends MethodName>(method: M, body: RequestOf<M>, opts: CallOptions = {}): Promise<Profiled<ResponseOf<M>>> {
     const guard = new CallGuard(opts)
     if (!(opts.profiling ?? this.profiler.enabled)) {
-      const transport = await guard.run(this.connection(opts))
+      const next = this.transportFor(opts, guard)
+      const transport = next instanceof Promise ? await next : next
       return (await callRpc(transport.rpc, method, body, guard, { traceId: opts.traceId, hop: opts.hop })).value as Profiled<ResponseOf<M>>
     }
     // Profiled: timings only on this path, so a disabled profiler costs nothing.
     const started = performance.now()
     const ts = Date.now()
     const traceId = opts.traceId ?? newTraceId()
-    const transport = await guard.run(this.connection(opts))
+    const next = this.transportFor(opts, guard)
+    const transport = next instanceof Promise ? await next : next
     const result = await callRpc(transport.rpc, method, body, guard, { profiling: true, traceId, hop: opts.hop })
     const value = result.value as Profiled<ResponseOf<M>>
     if (result.profiling) value.__profiling = result.profiling
@@ -206,11 +211,20 @@ export class QvacClient extends EventEmitter {
     return value
   }
 
+  /** The open transport as it is (no turn of the microtask queue), or the connection to come. */
+  private transportFor(opts: CallOptions, guard: CallGuard): Transport | Promise<Transport> {
+    const open = this.open
+    if (open === null || opts.forceNewConnection || this.closed) return guard.run(this.connection(opts))
+    guard.check()
+    return open
+  }
+
   private connection(opts: CallOptions = {}): Promise<Transport> {
     if (this.closed) return Promise.reject(new QvacError('CLIENT_CLOSED', 'the client is closed'))
     if (opts.forceNewConnection && this.current) {
       const old = this.current
       this.current = null
+      this.open = null
       old.then((t) => t.destroy(), () => {})
     }
     if (this.current) return this.current
@@ -223,11 +237,15 @@ export class QvacClient extends EventEmitter {
         const transport: Transport = { ...connection, streams: new Map(), downloads: new Map() }
         receiveEvents(transport, (report) => this.emit('load', report, transport))
         const ondisconnect = () => {
+          if (this.open === transport) this.open = null
           if (this.current === pending) this.current = null
           this.emit('disconnect', transport)
         }
         if (transport.rpc.closed) ondisconnect()
-        else transport.rpc.on('close', ondisconnect)
+        else {
+          transport.rpc.on('close', ondisconnect)
+          if (this.current === pending) this.open = transport
+        }
         this.emit('connect', transport)
         return transport
       },

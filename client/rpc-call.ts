@@ -54,7 +54,9 @@ export async function callRpc<M extends MethodName>(
   const frame = frames[method]
   let request: Buffer
   try {
-    request = c.encode(frame.request, { header: { ...header, timeoutMs: guard.remaining() }, body }) as Buffer
+    // One fixed-shape header object (a spread copies on a slow path).
+    const full: RequestHeader = { timeoutMs: guard.remaining(), profiling: header.profiling, traceId: header.traceId, hop: header.hop }
+    request = c.encode(frame.request, { header: full, body }) as Buffer
   } catch (err) {
     throw new QvacError('INVALID_ARGUMENT', `${method}: the request cannot be encoded: ${(err as Error).message}`, { cause: err })
   }
