@@ -209,7 +209,8 @@ const float64: Encoding<number> = {
     state.end += 8
   },
   encode(state, n) {
-    ;(state.buffer as Buffer).writeDoubleLE(n, state.start)
+    if (!Buffer.isBuffer(state.buffer)) return c.float64.encode(state, n)
+    state.buffer.writeDoubleLE(n, state.start)
     state.start += 8
   },
   decode(state) {
