@@ -1,5 +1,6 @@
 // `npm test`: every capability's tests, in one brittle run.
 import './wire.test.ts'
+import './file-hashes.test.ts'
 import './profiler.test.ts'
 import './connect.test.ts'
 import './errors.test.ts'
