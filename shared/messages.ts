@@ -203,6 +203,7 @@ const OPERATION_KINDS: OperationKind[] = ['rpc', 'handler', 'download', 'load', 
  * compact-encoding's float64, the same bytes (little-endian IEEE 754), written with Buffer's own
  * methods: c.float64 keeps a DataView per buffer in a WeakMap, so every fresh response buffer cost
  * a DataView and an ephemeron entry (about 2 µs per profiling envelope, most of its encoding).
+ * Every float of every message here uses it.
  */
 const float64: Encoding<number> = {
   preencode(state) {
@@ -358,7 +359,7 @@ const detailValue: Encoding<ErrorDetailValue> = {
   preencode(state, v) {
     c.uint8.preencode(state, 0)
     if (typeof v === 'string') c.string.preencode(state, v)
-    else if (typeof v === 'number') c.float64.preencode(state, v)
+    else if (typeof v === 'number') float64.preencode(state, v)
     else if (typeof v === 'boolean') c.bool.preencode(state, v)
   },
   encode(state, v) {
@@ -367,7 +368,7 @@ const detailValue: Encoding<ErrorDetailValue> = {
       c.string.encode(state, v)
     } else if (typeof v === 'number') {
       c.uint8.encode(state, 2)
-      c.float64.encode(state, v)
+      float64.encode(state, v)
     } else if (typeof v === 'boolean') {
       c.uint8.encode(state, 3)
       c.bool.encode(state, v)
@@ -380,7 +381,7 @@ const detailValue: Encoding<ErrorDetailValue> = {
       case 1:
         return c.string.decode(state)
       case 2:
-        return c.float64.decode(state)
+        return float64.decode(state)
       case 3:
         return c.bool.decode(state)
       default:
@@ -578,7 +579,7 @@ const modelStatus: Encoding<ModelStatus> = {
     c.uint.preencode(state, m.sequences)
     c.uint.preencode(state, m.activeStreams)
     c.uint.preencode(state, m.queuedStreams)
-    c.float64.preencode(state, m.totalLoadTime)
+    float64.preencode(state, m.totalLoadTime)
   },
   encode(state, m) {
     c.string.encode(state, m.modelId)
@@ -589,7 +590,7 @@ const modelStatus: Encoding<ModelStatus> = {
     c.uint.encode(state, m.sequences)
     c.uint.encode(state, m.activeStreams)
     c.uint.encode(state, m.queuedStreams)
-    c.float64.encode(state, m.totalLoadTime)
+    float64.encode(state, m.totalLoadTime)
   },
   decode(state) {
     return {
@@ -601,7 +602,7 @@ const modelStatus: Encoding<ModelStatus> = {
       sequences: c.uint.decode(state),
       activeStreams: c.uint.decode(state),
       queuedStreams: c.uint.decode(state),
-      totalLoadTime: c.float64.decode(state)
+      totalLoadTime: float64.decode(state)
     }
   }
 }
@@ -667,15 +668,15 @@ const METRIC_TYPES: MetricType[] = ['duration', 'bytes', 'throughput', 'rate', '
 const metricSummary: Encoding<MetricSummary> = {
   preencode(state, m) {
     c.uint.preencode(state, METRIC_TYPES.indexOf(m.type))
-    for (let i = 0; i < 10; i++) c.float64.preencode(state, 0)
+    for (let i = 0; i < 10; i++) float64.preencode(state, 0)
   },
   encode(state, m) {
     c.uint.encode(state, METRIC_TYPES.indexOf(m.type))
-    for (const v of [m.count, m.min, m.max, m.avg, m.sum, m.last, m.p50, m.p90, m.p95, m.p99]) c.float64.encode(state, v)
+    for (const v of [m.count, m.min, m.max, m.avg, m.sum, m.last, m.p50, m.p90, m.p95, m.p99]) float64.encode(state, v)
   },
   decode(state) {
     const type = METRIC_TYPES[c.uint.decode(state)] ?? 'count'
-    const [count, min, max, avg, sum, last, p50, p90, p95, p99] = Array.from({ length: 10 }, () => c.float64.decode(state))
+    const [count, min, max, avg, sum, last, p50, p90, p95, p99] = Array.from({ length: 10 }, () => float64.decode(state))
     return { type, count, min, max, avg, sum, last, p50, p90, p95, p99 }
   }
 }
@@ -866,28 +867,28 @@ const downloadStats: Encoding<DownloadStats> = {
   preencode(state, m) {
     c.uint.preencode(state, SOURCE_TYPES.indexOf(m.sourceType))
     c.bool.preencode(state, false)
-    for (let i = 0; i < 6; i++) c.float64.preencode(state, 0)
+    for (let i = 0; i < 6; i++) float64.preencode(state, 0)
   },
   encode(state, m) {
     c.uint.encode(state, SOURCE_TYPES.indexOf(m.sourceType))
     c.bool.encode(state, m.cacheHit)
-    c.float64.encode(state, m.downloadTime)
-    c.float64.encode(state, m.totalDownloadTime)
-    c.float64.encode(state, m.totalBytesDownloaded)
-    c.float64.encode(state, m.bytesResumed)
-    c.float64.encode(state, m.downloadSpeedBps)
-    c.float64.encode(state, m.checksumValidationTime)
+    float64.encode(state, m.downloadTime)
+    float64.encode(state, m.totalDownloadTime)
+    float64.encode(state, m.totalBytesDownloaded)
+    float64.encode(state, m.bytesResumed)
+    float64.encode(state, m.downloadSpeedBps)
+    float64.encode(state, m.checksumValidationTime)
   },
   decode(state) {
     return {
       sourceType: SOURCE_TYPES[c.uint.decode(state)] ?? 'file',
       cacheHit: c.bool.decode(state),
-      downloadTime: c.float64.decode(state),
-      totalDownloadTime: c.float64.decode(state),
-      totalBytesDownloaded: c.float64.decode(state),
-      bytesResumed: c.float64.decode(state),
-      downloadSpeedBps: c.float64.decode(state),
-      checksumValidationTime: c.float64.decode(state)
+      downloadTime: float64.decode(state),
+      totalDownloadTime: float64.decode(state),
+      totalBytesDownloaded: float64.decode(state),
+      bytesResumed: float64.decode(state),
+      downloadSpeedBps: float64.decode(state),
+      checksumValidationTime: float64.decode(state)
     }
   }
 }
@@ -918,16 +919,16 @@ export const downloadProgress: Encoding<DownloadProgressEvent> = {
     c.uint.preencode(state, m.progressId)
     c.uint.preencode(state, m.bytes)
     c.uint.preencode(state, m.total)
-    c.float64.preencode(state, m.speedBps)
+    float64.preencode(state, m.speedBps)
   },
   encode(state, m) {
     c.uint.encode(state, m.progressId)
     c.uint.encode(state, m.bytes)
     c.uint.encode(state, m.total)
-    c.float64.encode(state, m.speedBps)
+    float64.encode(state, m.speedBps)
   },
   decode(state) {
-    return { progressId: c.uint.decode(state), bytes: c.uint.decode(state), total: c.uint.decode(state), speedBps: c.float64.decode(state) }
+    return { progressId: c.uint.decode(state), bytes: c.uint.decode(state), total: c.uint.decode(state), speedBps: float64.decode(state) }
   }
 }
 
@@ -1093,28 +1094,28 @@ const modelInfo: Encoding<ModelInfo> = {
 
 const loadStats: Encoding<LoadStats> = {
   preencode(state, m) {
-    for (let i = 0; i < 6; i++) c.float64.preencode(state, 0)
+    for (let i = 0; i < 6; i++) float64.preencode(state, 0)
     c.string.preencode(state, m.sourceType)
     c.bool.preencode(state, m.cacheHit)
   },
   encode(state, m) {
-    c.float64.encode(state, m.totalLoadTime)
-    c.float64.encode(state, m.modelInitializationTime)
-    c.float64.encode(state, m.downloadTime)
-    c.float64.encode(state, m.totalBytesDownloaded)
-    c.float64.encode(state, m.downloadSpeedBps)
-    c.float64.encode(state, m.checksumValidationTime)
+    float64.encode(state, m.totalLoadTime)
+    float64.encode(state, m.modelInitializationTime)
+    float64.encode(state, m.downloadTime)
+    float64.encode(state, m.totalBytesDownloaded)
+    float64.encode(state, m.downloadSpeedBps)
+    float64.encode(state, m.checksumValidationTime)
     c.string.encode(state, m.sourceType)
     c.bool.encode(state, m.cacheHit)
   },
   decode(state) {
     return {
-      totalLoadTime: c.float64.decode(state),
-      modelInitializationTime: c.float64.decode(state),
-      downloadTime: c.float64.decode(state),
-      totalBytesDownloaded: c.float64.decode(state),
-      downloadSpeedBps: c.float64.decode(state),
-      checksumValidationTime: c.float64.decode(state),
+      totalLoadTime: float64.decode(state),
+      modelInitializationTime: float64.decode(state),
+      downloadTime: float64.decode(state),
+      totalBytesDownloaded: float64.decode(state),
+      downloadSpeedBps: float64.decode(state),
+      checksumValidationTime: float64.decode(state),
       sourceType: c.string.decode(state),
       cacheHit: c.bool.decode(state)
     }
@@ -1259,8 +1260,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.prompt !== undefined) c.string.preencode(state, m.prompt)
     if (m.messages !== undefined) c.array(chatMessage).preencode(state, m.messages)
     c.uint.preencode(state, m.maxTokens)
-    if (m.temperature !== undefined) c.float64.preencode(state, m.temperature)
-    if (m.topP !== undefined) c.float64.preencode(state, m.topP)
+    if (m.temperature !== undefined) float64.preencode(state, m.temperature)
+    if (m.topP !== undefined) float64.preencode(state, m.topP)
     if (m.topK !== undefined) c.uint.preencode(state, m.topK)
     if (m.seed !== undefined) c.uint.preencode(state, m.seed)
     c.array(c.string).preencode(state, m.stop)
@@ -1276,8 +1277,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (m.prompt !== undefined) c.string.encode(state, m.prompt)
     if (m.messages !== undefined) c.array(chatMessage).encode(state, m.messages)
     c.uint.encode(state, m.maxTokens)
-    if (m.temperature !== undefined) c.float64.encode(state, m.temperature)
-    if (m.topP !== undefined) c.float64.encode(state, m.topP)
+    if (m.temperature !== undefined) float64.encode(state, m.temperature)
+    if (m.topP !== undefined) float64.encode(state, m.topP)
     if (m.topK !== undefined) c.uint.encode(state, m.topK)
     if (m.seed !== undefined) c.uint.encode(state, m.seed)
     c.array(c.string).encode(state, m.stop)
@@ -1297,8 +1298,8 @@ export const inferRequest: Encoding<InferRequest> = {
     if (flags & 1) m.prompt = c.string.decode(state)
     if (flags & 2) m.messages = c.array(chatMessage).decode(state)
     m.maxTokens = c.uint.decode(state)
-    if (flags & 4) m.temperature = c.float64.decode(state)
-    if (flags & 8) m.topP = c.float64.decode(state)
+    if (flags & 4) m.temperature = float64.decode(state)
+    if (flags & 8) m.topP = float64.decode(state)
     if (flags & 16) m.topK = c.uint.decode(state)
     if (flags & 32) m.seed = c.uint.decode(state)
     m.stop = c.array(c.string).decode(state)
@@ -1311,26 +1312,26 @@ export const inferRequest: Encoding<InferRequest> = {
 
 const inferStats: Encoding<InferStats> = {
   preencode(state) {
-    for (let i = 0; i < 7; i++) c.float64.preencode(state, 0)
+    for (let i = 0; i < 7; i++) float64.preencode(state, 0)
   },
   encode(state, m) {
-    c.float64.encode(state, m.timeToFirstToken)
-    c.float64.encode(state, m.tokensPerSecond)
-    c.float64.encode(state, m.promptTokens)
-    c.float64.encode(state, m.generatedTokens)
-    c.float64.encode(state, m.promptEvalTime)
-    c.float64.encode(state, m.totalTime)
-    c.float64.encode(state, m.queueMs)
+    float64.encode(state, m.timeToFirstToken)
+    float64.encode(state, m.tokensPerSecond)
+    float64.encode(state, m.promptTokens)
+    float64.encode(state, m.generatedTokens)
+    float64.encode(state, m.promptEvalTime)
+    float64.encode(state, m.totalTime)
+    float64.encode(state, m.queueMs)
   },
   decode(state) {
     return {
-      timeToFirstToken: c.float64.decode(state),
-      tokensPerSecond: c.float64.decode(state),
-      promptTokens: c.float64.decode(state),
-      generatedTokens: c.float64.decode(state),
-      promptEvalTime: c.float64.decode(state),
-      totalTime: c.float64.decode(state),
-      queueMs: c.float64.decode(state)
+      timeToFirstToken: float64.decode(state),
+      tokensPerSecond: float64.decode(state),
+      promptTokens: float64.decode(state),
+      generatedTokens: float64.decode(state),
+      promptEvalTime: float64.decode(state),
+      totalTime: float64.decode(state),
+      queueMs: float64.decode(state)
     }
   }
 }
@@ -1362,25 +1363,28 @@ export const streamTrailer: Encoding<StreamTrailer> = {
   }
 }
 
+// Built once: a chunk goes out for every token or few (c.array() makes a new codec per call).
+const tokenIds = c.array(c.uint)
+
 export const streamChunk: Encoding<StreamChunk> = {
   preencode(state, m) {
     c.uint.preencode(state, m.streamId)
     c.uint.preencode(state, m.seq)
     c.string.preencode(state, m.text)
-    c.array(c.uint).preencode(state, m.tokens)
+    tokenIds.preencode(state, m.tokens)
   },
   encode(state, m) {
     c.uint.encode(state, m.streamId)
     c.uint.encode(state, m.seq)
     c.string.encode(state, m.text)
-    c.array(c.uint).encode(state, m.tokens)
+    tokenIds.encode(state, m.tokens)
   },
   decode(state) {
     return {
       streamId: c.uint.decode(state),
       seq: c.uint.decode(state),
       text: c.string.decode(state),
-      tokens: c.array(c.uint).decode(state)
+      tokens: tokenIds.decode(state)
     }
   }
 }
@@ -1878,24 +1882,24 @@ export const embedResponse: Encoding<EmbedResponse> = {
   preencode(state, m) {
     c.array(c.float32array).preencode(state, m.vectors)
     c.array(c.uint).preencode(state, m.promptTokens)
-    c.float64.preencode(state, m.embedTime)
-    c.float64.preencode(state, m.queueMs)
-    c.float64.preencode(state, m.totalTime)
+    float64.preencode(state, m.embedTime)
+    float64.preencode(state, m.queueMs)
+    float64.preencode(state, m.totalTime)
   },
   encode(state, m) {
     c.array(c.float32array).encode(state, m.vectors)
     c.array(c.uint).encode(state, m.promptTokens)
-    c.float64.encode(state, m.embedTime)
-    c.float64.encode(state, m.queueMs)
-    c.float64.encode(state, m.totalTime)
+    float64.encode(state, m.embedTime)
+    float64.encode(state, m.queueMs)
+    float64.encode(state, m.totalTime)
   },
   decode(state) {
     return {
       vectors: c.array(c.float32array).decode(state),
       promptTokens: c.array(c.uint).decode(state),
-      embedTime: c.float64.decode(state),
-      queueMs: c.float64.decode(state),
-      totalTime: c.float64.decode(state)
+      embedTime: float64.decode(state),
+      queueMs: float64.decode(state),
+      totalTime: float64.decode(state)
     }
   }
 }
@@ -1969,8 +1973,8 @@ export const loadReport: Encoding<LoadReport> = {
     c.uint.preencode(state, m.threads)
     c.uint.preencode(state, m.openStreams)
     c.uint.preencode(state, m.queued)
-    c.float64.preencode(state, m.ttftP50)
-    c.float64.preencode(state, m.tokensPerSecondP50)
+    float64.preencode(state, m.ttftP50)
+    float64.preencode(state, m.tokensPerSecondP50)
     c.array(modelLoad).preencode(state, m.models)
   },
   encode(state, m) {
@@ -1981,8 +1985,8 @@ export const loadReport: Encoding<LoadReport> = {
     c.uint.encode(state, m.threads)
     c.uint.encode(state, m.openStreams)
     c.uint.encode(state, m.queued)
-    c.float64.encode(state, m.ttftP50)
-    c.float64.encode(state, m.tokensPerSecondP50)
+    float64.encode(state, m.ttftP50)
+    float64.encode(state, m.tokensPerSecondP50)
     c.array(modelLoad).encode(state, m.models)
   },
   decode(state) {
@@ -1994,8 +1998,8 @@ export const loadReport: Encoding<LoadReport> = {
       threads: c.uint.decode(state),
       openStreams: c.uint.decode(state),
       queued: c.uint.decode(state),
-      ttftP50: c.float64.decode(state),
-      tokensPerSecondP50: c.float64.decode(state),
+      ttftP50: float64.decode(state),
+      tokensPerSecondP50: float64.decode(state),
       models: c.array(modelLoad).decode(state)
     }
   }
