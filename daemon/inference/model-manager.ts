@@ -329,12 +329,7 @@ export class ModelManager {
         threads: context.currentThreads,
         backendDevice: llama.gpu || 'cpu'
       },
-      loadStats: initStats(initTime),
-      loadedAt: Date.now(),
-      references: 0,
-      file,
-      lastUsedAt: Date.now(),
-      releaseMemory: memory.release
+      ...freshlyLoaded(file, initTime, memory)
     }
   }
 
@@ -377,12 +372,7 @@ export class ModelManager {
         threads: config.threads,
         backendDevice
       },
-      loadStats: initStats(initTime),
-      loadedAt: Date.now(),
-      references: 0,
-      file,
-      lastUsedAt: Date.now(),
-      releaseMemory: memory.release
+      ...freshlyLoaded(file, initTime, memory)
     }
   }
 
@@ -428,6 +418,12 @@ function wrongType(modelId: string, actual: string, wanted: string): QvacError {
 }
 
 /** Load stats of a model opened from a local file; the resolver's download figures are added later. */
+/** The bookkeeping every newly loaded model starts with, LLM or embedding. */
+function freshlyLoaded(file: string, initTime: number, memory: { release: () => void }) {
+  const now = Date.now()
+  return { loadStats: initStats(initTime), loadedAt: now, references: 0, file, lastUsedAt: now, releaseMemory: memory.release }
+}
+
 function initStats(initTime: number): LoadStats {
   return {
     totalLoadTime: initTime,
