@@ -1,6 +1,6 @@
 // Child process of the grpc scenario: the daemon's generation (same tokenization, prefix reuse,
 // greedy, text per token) served by @grpc/grpc-js server-streaming on 127.0.0.1, chunked by the
-// daemon's rule (OutboundStream): the first token at once, later ones coalesced for 2 ms, at most
+// daemon's rule (OutboundStream): frames at least 2 ms apart, a token later than that leaves at once, at most
 // 32 tokens a frame; generation waits when the HTTP/2 stream pushes back.
 import { once } from 'node:events'
 import * as grpc from '@grpc/grpc-js'
@@ -30,10 +30,12 @@ async function generate(call: grpc.ServerWritableStream<GenerateRequest, StreamC
   let frame: StreamChunk = { streamId: 1, seq: 0, text: '', tokens: [] }
   let timer: NodeJS.Timeout | null = null
   let writable = true
+  let lastFlushAt = 0
   const flush = () => {
     if (timer) clearTimeout(timer)
     timer = null
     if (frame.tokens.length === 0 && frame.text.length === 0) return
+    lastFlushAt = performance.now()
     writable = call.write(frame)
     frame = { streamId: 1, seq: frame.seq + 1, text: '', tokens: [] }
   }
@@ -42,9 +44,9 @@ async function generate(call: grpc.ServerWritableStream<GenerateRequest, StreamC
   for await (const token of sequence.evaluate(pending, { temperature: 0, topP: 0.95, topK: 40 })) {
     frame.text += text.push(token)
     frame.tokens.push(token)
-    if (frame.seq === 0) flush()
-    else if (frame.tokens.length >= MAX_FRAME_TOKENS) flush()
-    else timer ??= setTimeout(flush, COALESCE_MS)
+    const wait = lastFlushAt + COALESCE_MS - performance.now()
+    if (frame.seq === 0 || frame.tokens.length >= MAX_FRAME_TOKENS || (timer === null && wait <= 0)) flush()
+    else timer ??= setTimeout(flush, Math.max(1, wait))
     if (!writable) {
       await once(call, 'drain')
       writable = true

@@ -9,7 +9,10 @@ export interface OutboundStreamOptions {
   peer: Buffer | null
   /** Frames the client accepts before granting more credit. */
   window: number
-  /** Later tokens produced within this many ms share one frame; the first is sent at once. */
+  /**
+   * Frames leave at least this many ms apart: a token produced later than that after the last frame
+   * leaves at once (no timer, no added latency), earlier ones share the next frame.
+   */
   coalesceMs?: number
   /** A frame never holds more tokens; generation waits for credit beyond it. */
   maxFrameTokens?: number
@@ -37,6 +40,7 @@ export class OutboundStream {
   private pendingText = ''
   private pendingTokens: number[] = []
   private timer: NodeJS.Timeout | null = null
+  private lastFlushAt = 0
   private creditWaiter: (() => void) | null = null
   /** Set by a client `cancel`; generation watches it beside the call's own signal. */
   readonly cancelled = new AbortController()
@@ -77,15 +81,19 @@ export class OutboundStream {
     this.pendingText += text
     for (const token of tokens) this.pendingTokens.push(token)
 
-    if (this.framesSent === 0 && this.credits > 0) {
-      this.flush() // stream early: the first token leaves at once
-    } else if (this.pendingTokens.length >= this.maxFrameTokens) {
-      return this.flushWhenCredited(signal)
-    } else if (this.timer === null) {
+    if (this.pendingTokens.length >= this.maxFrameTokens) return this.flushWhenCredited(signal)
+    if (this.timer !== null) return
+    // The first token, and any token that comes coalesceMs or more after the last frame, leaves in
+    // this same turn of the event loop: one wake-up per token where tokens are slow (a timer would
+    // be a second), at most one frame per coalesceMs where they are fast.
+    const wait = this.lastFlushAt + this.coalesceMs - performance.now()
+    if ((this.framesSent === 0 || wait <= 0) && this.credits > 0) {
+      this.flush()
+    } else {
       this.timer = setTimeout(() => {
         this.timer = null
         this.flush()
-      }, this.coalesceMs)
+      }, Math.max(1, wait))
     }
   }
 
@@ -129,6 +137,7 @@ export class OutboundStream {
     this.pendingTokens = []
     this.credits--
     this.framesSent++
+    this.lastFlushAt = performance.now()
     try {
       this.rpc.event('infer.chunk', c.encode(streamChunk, frame), { requestEncoding: c.raw })
     } catch {
