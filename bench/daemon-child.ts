@@ -5,7 +5,14 @@ import type { ChildProcess } from 'node:child_process'
 import { connect, type QvacClient } from '../client/index.ts'
 import { firstLine, profileArgs, QVACD_BIN, spawnChild, stopChild, TSX_ENTRY } from './children.ts'
 import { StreamTimer, type StreamSample } from './stream-sample.ts'
-import { benchModelsDir } from './models.ts'
+import { benchCacheDir, benchModelsDir } from './models.ts'
+
+/**
+ * The daemon's record of model-file hashes, kept between bench daemons as a user's daemon keeps it
+ * in its storage: the bench measures a daemon that has announced its models' hashes before, not
+ * the one-time hashing after a model's first load (a background read of the whole file).
+ */
+const HASH_RECORD = 'file-hashes.json'
 
 export interface DaemonChild {
   child: ChildProcess
@@ -22,6 +29,7 @@ export interface DaemonChild {
  */
 export async function startDaemonChild(bootstrap: string, opts: { threads?: number; maxSequences?: number } = {}): Promise<DaemonChild> {
   const storage = await fs.mkdtemp(path.join(os.tmpdir(), 'qvacd-bench-'))
+  await fs.copyFile(path.join(benchCacheDir(), HASH_RECORD), path.join(storage, HASH_RECORD)).catch(() => {})
   // The bench loads its generated models by path, as a remote peer: their dir is the models dir.
   await fs.mkdir(benchModelsDir(), { recursive: true })
   const args = [...profileArgs(), ...TSX_ENTRY, QVACD_BIN, 'start', '--json', '--topic', 'qvacd-bench', '--storage', storage, '--bootstrap', bootstrap, '--models-dir', benchModelsDir()]
@@ -38,6 +46,7 @@ export async function startDaemonChild(bootstrap: string, opts: { threads?: numb
       startMs: performance.now() - started,
       stop: async () => {
         await stopChild(child)
+        await fs.copyFile(path.join(storage, HASH_RECORD), path.join(benchCacheDir(), HASH_RECORD)).catch(() => {})
         await fs.rm(storage, { recursive: true, force: true })
       }
     }

@@ -200,7 +200,7 @@ export class Daemon extends ReadyResource {
   }
 
   private createAnnouncer(): LoadAnnouncer {
-    const hashes = new FileHashes({ busy: () => this.router.streams().length > 0 })
+    const hashes = new FileHashes({ busy: () => this.router.streams().length > 0, recordFile: path.join(this.storage, 'file-hashes.json') })
     return new LoadAnnouncer({
       models: () =>
         this.models.list().map((m) => ({
