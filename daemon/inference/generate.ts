@@ -1,7 +1,8 @@
-import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel } from 'node-llama-cpp'
+import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, Token } from 'node-llama-cpp'
 import { QvacError } from '../../shared/errors.ts'
 import type { StopReason } from '../../shared/messages.ts'
 import type { OutboundStream } from '../stream/outbound-stream.ts'
+import { batchDecoder, type DecodeOptions } from './batch-decoder.ts'
 import { contextGate } from './context-gate.ts'
 import type { PreparedPrompt } from './prompt.ts'
 import { StopMatcher } from './stop-matcher.ts'
@@ -65,13 +66,15 @@ export async function generate(
   out.state = 'generating'
 
   try {
-    const tokens = sequence.evaluate(pending, {
+    const options: DecodeOptions = {
       temperature: params.temperature,
       topP: params.topP,
       topK: params.topK,
       seed: params.seed,
       grammarEvaluationState: params.grammar
-    })
+    }
+    const decoder = batchDecoder(sequence)
+    const tokens = decoder ? decoder.evaluate(sequence, pending, options) : evaluateTokens(sequence, pending, options)
     for await (const token of tokens) {
       const now = performance.now()
       if (generated++ === 0) first = now
@@ -104,6 +107,11 @@ export async function generate(
     tokensPerSecond: generated > 1 && last > first ? ((generated - 1) * 1000) / (last - first) : 0,
     ...interTokenLatency(gaps)
   }
+}
+
+/** node-llama-cpp's own evaluate, where the batch decoder does not apply (see batchDecoder). */
+async function* evaluateTokens(sequence: LlamaContextSequence, tokens: Token[], options: DecodeOptions): AsyncGenerator<Token> {
+  for await (const token of sequence.evaluate(tokens, options)) yield token
 }
 
 function interTokenLatency(gaps: number[]): { interTokenLatencyP50: number; interTokenLatencyP95: number } {
