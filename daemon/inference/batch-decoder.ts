@@ -74,6 +74,8 @@ export class BatchDecoder {
   private readonly queue: Step[] = []
   private scheduled = false
   private running = false
+  /** Batches decoded so far (tests read it: a count, not a time). */
+  rounds = 0
 
   constructor(context: LlamaContext) {
     this.context = context as unknown as ContextInternals
@@ -133,6 +135,8 @@ export class BatchDecoder {
 
   private async decode(): Promise<void> {
     const batch = this.pick()
+    if (batch.length === 0) return
+    this.rounds++
     const ctx = this.context._ctx
     ctx.initBatch(batch.reduce((n, b) => n + b.count, 0))
     const logitAt: number[] = []
