@@ -11,7 +11,8 @@ import { interleave } from '../interleave.ts'
 
 /**
  * The same greedy stream from node-llama-cpp in this process and from a `qvacd start` child over
- * the swarm: same model file, prompt, maxTokens and threads, runs interleaved.
+ * the swarm: same model file, prompt, maxTokens and threads, runs interleaved. A third side runs
+ * the daemon's own decoder in this process: swarm ÷ that is what the swarm itself costs.
  */
 export async function streamScenario(ctx: BenchContext, rec: ScenarioRecorder): Promise<void> {
   const threads = defaultThreads()
@@ -35,10 +36,12 @@ async function compare(ctx: BenchContext, rec: ScenarioRecorder, client: QvacCli
   const iterations = ctx.settings.streams[name]
   ctx.progress(`stream: ${name} model, ${iterations} × ${maxTokens} tokens per side`)
   const local = await InProcessModel.load(ctx.llama, model.path, threads)
+  const localDecoder = await InProcessModel.load(ctx.llama, model.path, threads, { decoder: true })
   const { modelId } = await client.loadModel({ source: model.path, config: { threads } })
   try {
     const sides: Record<string, () => Promise<StreamSample>> = {
       'in-process': () => local.stream(PROMPT, maxTokens),
+      'in-process, qvacd decoder': () => localDecoder.stream(PROMPT, maxTokens),
       'qvacd swarm': () => swarmStream(client, modelId, PROMPT, maxTokens)
     }
     const samples = await interleave(sides, iterations)
@@ -46,8 +49,11 @@ async function compare(ctx: BenchContext, rec: ScenarioRecorder, client: QvacCli
     rec.ratio(name, 'swarm tok/s ÷ in-process (p50)', swarm.tokensPerSecond.p50, inProc.tokensPerSecond.p50, { op: '>=', target: 0.97 })
     rec.value(name, 'swarm TTFT − in-process, ms (p50)', swarm.ttft.p50 - inProc.ttft.p50, { op: '<=', target: 2 })
     rec.ratio(name, 'swarm ITL ÷ in-process (p50)', swarm.itl.p50, inProc.itl.p50)
+    const inProcDecoder = recordStreams(rec, name, 'in-process, qvacd decoder', samples['in-process, qvacd decoder'])
+    rec.ratio(name, 'swarm tok/s ÷ in-process with the daemon\'s decoder (p50)', swarm.tokensPerSecond.p50, inProcDecoder.tokensPerSecond.p50)
   } finally {
     await client.unloadModel(modelId)
     await local.dispose()
+    await localDecoder.dispose()
   }
 }
