@@ -26,8 +26,7 @@ export class ContextGate {
 
   /** Keeps the prefix `tokens` of `sequence`'s KV cache and erases the rest, without starving. */
   async adapt(sequence: LlamaContextSequence, tokens: LlamaContextSequence['contextTokens']): Promise<void> {
-    // Nothing to erase (a fresh sequence, or the whole cached state is a prefix): no lock taken.
-    if (sequence.compareContextTokens(tokens).firstDifferentIndex >= sequence.nextTokenIndex) return
+    if (!needsErase(sequence, tokens)) return
     if (this.erasing++ === 0) this.opened = new Promise((resolve) => (this.open = resolve))
     try {
       await sequence.adaptStateToTokens(tokens, false)
@@ -38,6 +37,16 @@ export class ContextGate {
       }
     }
   }
+}
+
+/** Nothing to erase (a fresh sequence, or the whole cached state is a prefix of `tokens`): no lock needed. */
+function needsErase(sequence: LlamaContextSequence, tokens: LlamaContextSequence['contextTokens']): boolean {
+  return sequence.compareContextTokens(tokens).firstDifferentIndex < sequence.nextTokenIndex
+}
+
+/** Keeps the prefix `tokens` of `sequence`'s KV cache and erases the rest, taking the context lock only to erase. */
+export async function keepPrefix(sequence: LlamaContextSequence, tokens: LlamaContextSequence['contextTokens']): Promise<void> {
+  if (needsErase(sequence, tokens)) await sequence.adaptStateToTokens(tokens, false)
 }
 
 const gates = new WeakMap<LlamaContext, ContextGate>()

@@ -3,7 +3,7 @@ import { QvacError } from '../../shared/errors.ts'
 import type { StopReason } from '../../shared/messages.ts'
 import type { OutboundStream } from '../stream/outbound-stream.ts'
 import { batchDecoder, type DecodeOptions } from './batch-decoder.ts'
-import { contextGate } from './context-gate.ts'
+import { contextGate, keepPrefix } from './context-gate.ts'
 import type { PreparedPrompt } from './prompt.ts'
 import { StopMatcher } from './stop-matcher.ts'
 import { TokenText } from './token-text.ts'
@@ -50,8 +50,12 @@ export async function generate(
   // Prompt caching, as llama.cpp's server and LlamaCompletion do: keep the KV cache of the prefix
   // this sequence already holds and evaluate only the rest (at least the last token, to sample).
   const input = prompt.tokens.slice(0, -1)
-  const gate = contextGate(sequence)
-  await gate.adapt(sequence, input)
+  // The batch decoder takes the context lock per round, so an erase waits one round at most; only
+  // node-llama-cpp's evaluate, whose dispatch holds the lock round after round, needs the gate.
+  const decoder = batchDecoder(sequence)
+  const gate = decoder ? null : contextGate(sequence)
+  if (gate) await gate.adapt(sequence, input)
+  else await keepPrefix(sequence, input)
   const pending = [...input.slice(sequence.nextTokenIndex), ...prompt.tokens.slice(-1)]
   const text = new TokenText(model, prompt.tokens)
   const stops = new StopMatcher([...params.stop, ...prompt.stops])
@@ -73,7 +77,6 @@ export async function generate(
       seed: params.seed,
       grammarEvaluationState: params.grammar
     }
-    const decoder = batchDecoder(sequence)
     const tokens = decoder ? decoder.evaluate(sequence, pending, options) : evaluateTokens(sequence, pending, options)
     for await (const token of tokens) {
       const now = performance.now()
@@ -87,7 +90,7 @@ export async function generate(
       else if (signal.aborted) stopReason = 'cancelled'
       else if (generated >= maxTokens) stopReason = 'length'
       if (stopReason) break
-      const parked = gate.pass()
+      const parked = gate?.pass()
       if (parked) await parked
     }
     stopReason ??= signal.aborted ? 'cancelled' : 'eos'
