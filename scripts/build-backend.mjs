@@ -5,6 +5,7 @@
 // Never fails the install: without a compiler, or if the build fails, the prebuilt binary serves
 // and the outcome file says why (`qvacd status` prints it).
 import { execFileSync, spawn } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,28 +41,44 @@ function missingTools() {
 // AddonContext.h): applied to its sources before the build, so the local build carries it.
 const patchFile = path.join(root, 'patches', 'node-llama-cpp-context-thread.patch')
 
-function gitApply(args) {
+// The patch as last applied to these sources, kept so that a newer patch can replace it.
+const appliedCopy = path.join(path.dirname(outcomeFile), 'applied.patch')
+
+function gitApply(args, file = patchFile) {
   // Outside any repository (ours contains node_modules): git apply then works like patch(1).
-  execFileSync('git', ['apply', '-p1', ...args, patchFile], {
+  execFileSync('git', ['apply', '-p1', ...args, file], {
     cwd: nlc,
     stdio: 'ignore',
     env: { ...process.env, GIT_CEILING_DIRECTORIES: path.dirname(nlc) }
   })
 }
 
-/** 'applied' (now or before), or why not: node-llama-cpp's sources differ from what the patch expects. */
+function applies(args, file) {
+  try {
+    gitApply(args, file)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * 'applied <hash>' (now or before), or why not: node-llama-cpp's sources differ from what the
+ * patch expects. An older version of our patch, applied by an earlier install, is reversed first;
+ * the hash in the outcome then differs from the last build's, so the backend is rebuilt.
+ */
 function applyPatch() {
   if (!fs.existsSync(patchFile)) return 'no patch file'
-  try {
-    gitApply(['--reverse', '--check'])
-    return 'applied'
-  } catch {}
-  try {
-    gitApply([])
-    return 'applied'
-  } catch {
-    return `${path.basename(patchFile)} does not apply to this node-llama-cpp`
+  const applied = `applied ${crypto.createHash('sha256').update(fs.readFileSync(patchFile)).digest('hex').slice(0, 12)}`
+  const keep = () => {
+    fs.mkdirSync(path.dirname(appliedCopy), { recursive: true })
+    fs.copyFileSync(patchFile, appliedCopy)
+    return applied
   }
+  if (applies(['--reverse', '--check'])) return keep()
+  if (fs.existsSync(appliedCopy) && applies(['--reverse', '--check'], appliedCopy)) gitApply(['--reverse'], appliedCopy)
+  if (applies([])) return keep()
+  return `${path.basename(patchFile)} does not apply to this node-llama-cpp`
 }
 
 function previousOutcome() {

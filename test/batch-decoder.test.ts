@@ -20,11 +20,19 @@ async function setup(t: Assertion) {
   return { llama, model }
 }
 
-/** node-llama-cpp's own greedy tokens for `prompt` on a fresh context. */
+/**
+ * node-llama-cpp's own greedy tokens for `prompt` on a fresh context, through llama.cpp's whole
+ * sampler chain: asking for probabilities keeps the addon off its plain-greedy shortcut (our patch),
+ * so the decoder's tokens, which take the shortcut, are checked against the chain.
+ */
 async function reference(model: LlamaModel, prompt: string, n: number): Promise<Token[]> {
   const context = await model.createContext({ threads: 1, contextSize: 256 })
   try {
-    return await take(context.getSequence().evaluate(model.tokenize(prompt), GREEDY), n)
+    const out: Token[] = []
+    for await (const { token } of context.getSequence().evaluateWithMetadata(model.tokenize(prompt), { probabilities: true }, GREEDY)) {
+      if (out.push(token) >= n) break
+    }
+    return out
   } finally {
     await context.dispose()
   }

@@ -141,9 +141,11 @@ export class BatchDecoder {
     ctx.initBatch(batch.reduce((n, b) => n + b.count, 0))
     const logitAt: number[] = []
     for (const { step, count } of batch) {
-      const chunk = step.tokens.slice(step.done, step.done + count)
+      // addToBatch copies the tokens into the batch at once: one token's array serves every call.
+      const chunk = count === 1 ? ONE_TOKEN : new Uint32Array(count)
+      for (let k = 0; k < count; k++) chunk[k] = step.tokens[step.done + k]
       const last = step.done + count === step.tokens.length
-      const logits = ctx.addToBatch(step.sequence._sequenceId, step.sequence._nextTokenIndex, Uint32Array.from(chunk), last ? (LAST_INDEX[count] ?? Uint32Array.of(count - 1)) : NONE)
+      const logits = ctx.addToBatch(step.sequence._sequenceId, step.sequence._nextTokenIndex, chunk, last ? (LAST_INDEX[count] ?? Uint32Array.of(count - 1)) : NONE)
       logitAt.push(last ? logits[0] : -1)
     }
     try {
@@ -204,6 +206,7 @@ export class BatchDecoder {
 }
 
 const NONE = new Uint32Array(0)
+const ONE_TOKEN = new Uint32Array(1)
 /** `[count - 1]`, the logit index of a chunk whose last token is sampled, made once for short chunks. */
 const LAST_INDEX: Uint32Array[] = Array.from({ length: 9 }, (_, count) => Uint32Array.of(Math.max(0, count - 1)))
 
