@@ -62,9 +62,9 @@ interface Step {
  * it runs per token. Same addon calls, same order, same sequence bookkeeping (so
  * `adaptStateToTokens`, prefix reuse and erasing keep working), the same context lock per round.
  *
- * One round every turn of the event loop while any sequence waits: every sequence whose token
- * was sampled in a round has queued its next one by the following turn, so concurrent streams
- * share one batch. Single-token steps (generation) go first, then prompts fill what is left in
+ * Rounds run back to back while any sequence waits: after a round, the streams whose tokens were
+ * sampled get a few microtask turns to queue their next step, so concurrent streams share one
+ * batch without a turn of the event loop per token. Single-token steps (generation) go first, then prompts fill what is left in
  * arrival order, split across rounds when longer than the batch: a long prompt never holds back
  * running streams by more than one round. The lock is taken per round, never held across rounds,
  * so an erase waiting for it (a stream starting on a used sequence) runs after at most one round.
@@ -112,30 +112,52 @@ export class BatchDecoder {
   private schedule(): void {
     if (this.scheduled || this.running || this.queue.length === 0) return
     this.scheduled = true
+    // The first round waits one turn of the event loop, so that streams starting together share it.
     setImmediate(() => {
       this.scheduled = false
-      this.running = true
-      this.round()
-        .catch((err) => this.failAll(err))
-        .finally(() => {
-          this.running = false
-          this.schedule()
-        })
+      void this.run()
     })
   }
 
-  private async round(): Promise<void> {
+  /** Rounds back to back while any step waits; between rounds, the lock is free for an erase. */
+  private async run(): Promise<void> {
+    this.running = true
+    try {
+      while (this.queue.length > 0) {
+        const sampled = await this.round()
+        await this.gather(this.queue.length + sampled)
+      }
+    } catch (err) {
+      this.failAll(err)
+    } finally {
+      this.running = false
+    }
+    this.schedule()
+  }
+
+  /**
+   * Lets the streams whose tokens were just sampled queue their next step (a few turns of the
+   * microtask queue each: our generator, the stream's loop, back), so the next round takes them all
+   * without a turn of the event loop per token. Streams that wait for something else (credit, a
+   * slow reader) join a later round.
+   */
+  private async gather(expected: number): Promise<void> {
+    for (let hops = 0; hops < GATHER_HOPS && this.queue.length < expected; hops++) await null
+  }
+
+  private async round(): Promise<number> {
     const guard = this.context._backendContextDisposeGuard.createPreventDisposalHandle() // throws once disposed
     try {
-      await withLock([this.context, 'context'], () => this.decode())
+      return await withLock([this.context, 'context'], () => this.decode())
     } finally {
       guard.dispose()
     }
   }
 
-  private async decode(): Promise<void> {
+  /** One batch: decoded, then a token sampled for every step it completes; returns how many it completed. */
+  private async decode(): Promise<number> {
     const batch = this.pick()
-    if (batch.length === 0) return
+    if (batch.length === 0) return 0
     this.rounds++
     const ctx = this.context._ctx
     ctx.initBatch(batch.reduce((n, b) => n + b.count, 0))
@@ -152,7 +174,7 @@ export class BatchDecoder {
       await ctx.decodeBatch()
     } catch (err) {
       for (const { step } of batch) this.fail(step, err)
-      return
+      return 0
     }
     const samplings: Promise<void>[] = []
     batch.forEach(({ step, count }, i) => {
@@ -171,6 +193,7 @@ export class BatchDecoder {
     })
     // Every sampling reads this round's logits: all finish before the next decode replaces them.
     await Promise.all(samplings)
+    return samplings.length
   }
 
   /** This round's share of the batch for each waiting step: generation tokens first, then prompts. */
@@ -205,6 +228,8 @@ export class BatchDecoder {
   }
 }
 
+/** Microtask turns to wait for sampled streams to queue their next step (each needs about five). */
+const GATHER_HOPS = 16
 const NONE = new Uint32Array(0)
 const ONE_TOKEN = new Uint32Array(1)
 /** `[count - 1]`, the logit index of a chunk whose last token is sampled, made once for short chunks. */
