@@ -1,4 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { StreamSample } from './stream-sample.ts'
+
+/**
+ * Idle time before each run. After a stream, the OpenMP worker threads of whichever side ran it
+ * (the daemon, llama-server, or node-llama-cpp in this process) keep spinning for up to ~4 ms
+ * (measured: daemon CPU in 2 ms windows after a stream), and on 2 cores that spin slowed the next
+ * side's run. Every side gets the same pause, so each run starts on a machine its rival has left.
+ */
+export const SETTLE_MS = 10
 
 /** One warm-up run per side (not recorded), then `iterations` rounds taking the sides in turn. */
 export async function interleave(sides: Record<string, () => Promise<StreamSample>>, iterations: number): Promise<Record<string, StreamSample[]>> {
@@ -8,7 +17,10 @@ export async function interleave(sides: Record<string, () => Promise<StreamSampl
     samples[side] = []
   }
   for (let i = 0; i < iterations; i++) {
-    for (const [side, run] of Object.entries(sides)) samples[side].push(await run())
+    for (const [side, run] of Object.entries(sides)) {
+      await sleep(SETTLE_MS)
+      samples[side].push(await run())
+    }
   }
   return samples
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { connect, type QvacClient } from '../../client/index.ts'
 import { createDht, parseBootstrap } from '../../client/dht.ts'
 import { PROMPT, type BenchContext } from '../context.ts'
@@ -7,6 +8,7 @@ import type { BenchModelName } from '../models.ts'
 import type { ScenarioRecorder } from '../report.ts'
 import type { Summary } from '../stats.ts'
 import type { StreamSample } from '../stream-sample.ts'
+import { SETTLE_MS } from '../interleave.ts'
 
 /**
  * N clients (each its own connection and key pair) streaming at once from a `qvacd start` child
@@ -93,6 +95,7 @@ async function rounds(sides: Record<string, () => Promise<PromiseSettledResult<S
   for (const side of Object.keys(sides)) figures[side] = { samples: [], rates: [], errors: 0 }
   for (let round = 0; round <= count; round++) {
     for (const [side, run] of Object.entries(sides)) {
+      await sleep(SETTLE_MS) // the other side's threads stop spinning first (see SETTLE_MS)
       const started = performance.now()
       const results = await run()
       const wall = performance.now() - started
