@@ -64,9 +64,9 @@ interface Step {
  *
  * Rounds run back to back while any sequence waits: after a round, the streams whose tokens were
  * sampled get a few microtask turns to queue their next step, so concurrent streams share one
- * batch without a turn of the event loop per token. Single-token steps (generation) go first, then prompts fill what is left in
- * arrival order, split across rounds when longer than the batch: a long prompt never holds back
- * running streams by more than one round. The lock is taken per round, never held across rounds,
+ * batch without a turn of the event loop per token. Single-token steps (generation) go first,
+ * then prompts fill what is left in arrival order, split across rounds when longer than the
+ * batch: a long prompt never holds back running streams by more than one round. The lock is taken per round, never held across rounds,
  * so an erase waiting for it (a stream starting on a used sequence) runs after at most one round.
  */
 export class BatchDecoder {
