@@ -82,12 +82,13 @@ export class OutboundStream {
     for (const token of tokens) this.pendingTokens.push(token)
 
     if (this.pendingTokens.length >= this.maxFrameTokens) return this.flushWhenCredited(signal)
-    if (this.timer !== null) return
+    // A timer already pending sends these too; without credit, credit() sends them when it comes.
+    if (this.timer !== null || this.credits <= 0) return
     // The first token, and any token that comes coalesceMs or more after the last frame, leaves in
     // this same turn of the event loop: one wake-up per token where tokens are slow (a timer would
     // be a second), at most one frame per coalesceMs where they are fast.
     const wait = this.lastFlushAt + this.coalesceMs - performance.now()
-    if ((this.framesSent === 0 || wait <= 0) && this.credits > 0) {
+    if (this.framesSent === 0 || wait <= 0) {
       this.flush()
     } else {
       this.timer = setTimeout(() => {
