@@ -34,7 +34,8 @@ export class FileHashes {
   private readonly busy: () => boolean
   /** Where hashes are kept across restarts (`<storage>/file-hashes.json`), by path and identity. */
   private readonly recordFile: string | null
-  private record: Record<string, { id: string; sha256: string }> | null = null
+  /** The record as read once; every reader and writer shares this one object. */
+  private record: Promise<Record<string, { id: string; sha256: string }>> | null = null
   private writes: Promise<void> = Promise.resolve()
 
   constructor(opts: { busy?: () => boolean; recordFile?: string } = {}) {
@@ -58,21 +59,23 @@ export class FileHashes {
 
   private hash(file: string): void {
     this.pending.add(file)
-    this.recorded(file).then(
-      (found) => {
+    void this.recorded(file)
+      .catch(() => null)
+      .then((found) => {
         if (found === null) return this.hashFile(file)
         this.pending.delete(file)
         this.known.set(file, found)
-      },
-      () => this.hashFile(file)
-    )
+      })
+      .catch(() => {
+        this.pending.delete(file)
+        this.known.set(file, '')
+      })
   }
 
   /** The hash kept from an earlier run if the file is still the same one, unchanged. */
   private async recorded(file: string): Promise<string | null> {
     if (this.recordFile === null) return null
-    this.record ??= await readRecord(this.recordFile)
-    const kept = this.record[file]
+    const kept = (await (this.record ??= readRecord(this.recordFile)))[file]
     if (!kept) return null
     const st = await fs.promises.stat(file, { bigint: true })
     return kept.id === identity(st) ? kept.sha256 : null
@@ -83,13 +86,13 @@ export class FileHashes {
     const recordFile = this.recordFile
     if (recordFile === null) return Promise.resolve()
     this.writes = this.writes.then(async () => {
-      this.record ??= await readRecord(recordFile)
-      delete this.record[file] // re-inserted last: the oldest entries go first past MAX_RECORDED
-      this.record[file] = { id, sha256 }
-      const files = Object.keys(this.record)
-      for (const old of files.slice(0, Math.max(0, files.length - MAX_RECORDED))) delete this.record[old]
+      const record = await (this.record ??= readRecord(recordFile))
+      delete record[file] // re-inserted last: the oldest entries go first past MAX_RECORDED
+      record[file] = { id, sha256 }
+      const files = Object.keys(record)
+      for (const old of files.slice(0, Math.max(0, files.length - MAX_RECORDED))) delete record[old]
       const tmp = `${recordFile}.${process.pid}.tmp`
-      await fs.promises.writeFile(tmp, JSON.stringify(this.record), { mode: 0o600 })
+      await fs.promises.writeFile(tmp, JSON.stringify(record), { mode: 0o600 })
       await fs.promises.rename(tmp, recordFile)
     }).catch(() => {})
     return this.writes
@@ -100,15 +103,16 @@ export class FileHashes {
    * last change is older than the clock's coarse steps ("racy git"): a write in the same tick as
    * the first stat could leave the identity unchanged with other bytes.
    */
-  private async keepIfSettled(file: string, before: Promise<string | null>, sha256: string): Promise<void> {
+  private async keepIfSettled(file: string, before: string | null, sha256: string): Promise<void> {
     const after = await fs.promises.stat(file, { bigint: true }).catch(() => null)
-    if (after === null || (await before) !== identity(after)) return
+    if (after === null || before !== identity(after)) return
     if (Date.now() - Number(after.ctimeNs / 1_000_000n) < RACY_MS) return
     await this.keep(file, identity(after), sha256)
   }
 
-  private hashFile(file: string): void {
-    const before = fs.promises.stat(file, { bigint: true }).then(identity, () => null)
+  private async hashFile(file: string): Promise<void> {
+    // The identity before the first byte is read: a change while reading shows as a different one.
+    const before = await fs.promises.stat(file, { bigint: true }).then(identity, () => null)
     const digest = crypto.createHash('sha256')
     const stream = fs.createReadStream(file, { highWaterMark: HASH_STEP_BYTES })
     stream
