@@ -10,8 +10,9 @@ const DEFAULT_CONTEXT_CAP = 4096
  * node-llama-cpp in this process, doing what the daemon does per stream and nothing more: the
  * same tokenization, the same prompt-prefix KV reuse, greedy sampling, text decoded per token.
  * Tokens come from node-llama-cpp's own `sequence.evaluate` (what an application importing
- * node-llama-cpp gets), or with `decoder` from the daemon's BatchDecoder (what the swarm adds to
- * the daemon's own generation, and nothing else).
+ * node-llama-cpp gets), or with `decoder` from the daemon's BatchDecoder (the daemon's generation
+ * code without the swarm; on the tiny model it runs slower here than in the daemon, not yet
+ * explained: BENCHMARKS.md).
  */
 export class InProcessModel {
   private constructor(

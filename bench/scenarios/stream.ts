@@ -12,7 +12,8 @@ import { interleave } from '../interleave.ts'
 /**
  * The same greedy stream from node-llama-cpp in this process and from a `qvacd start` child over
  * the swarm: same model file, prompt, maxTokens and threads, runs interleaved. A third side runs
- * the daemon's own decoder in this process: swarm ÷ that is what the swarm itself costs.
+ * the daemon's own decoder in this process, meant to leave the swarm as the only difference (on
+ * the tiny model it does not yet: BENCHMARKS.md).
  */
 export async function streamScenario(ctx: BenchContext, rec: ScenarioRecorder): Promise<void> {
   const threads = defaultThreads()
