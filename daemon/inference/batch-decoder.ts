@@ -57,7 +57,7 @@ interface Step {
  * Decodes all of a context's sequences in shared batches and samples each one's next token: the
  * part of node-llama-cpp's `sequence.evaluate` a server needs, without its per-token machinery.
  * Measured in-process on the tiny bench model (one stream, 1 thread), node-llama-cpp's evaluate
- * loop spent 150–300 µs of main-thread CPU per token against 50 µs here (2,000–3,200 vs 8,400
+ * loop spent 150–300 µs of main-thread CPU per token against 50 µs here (1,700–3,200 vs 8,400
  * tokens/s): the locks, disposal guards, token meters, sampler reconfiguration and promise chains
  * it runs per token. Same addon calls, same order, same sequence bookkeeping (so
  * `adaptStateToTokens`, prefix reuse and erasing keep working), the same context lock per round.
