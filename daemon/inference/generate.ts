@@ -77,7 +77,7 @@ export async function generate(
       seed: params.seed,
       grammarEvaluationState: params.grammar
     }
-    const tokens = decoder ? decoder.evaluate(sequence, pending, options) : evaluateTokens(sequence, pending, options)
+    const tokens: AsyncIterable<Token> = decoder ? decoder.evaluate(sequence, pending, options) : sequence.evaluate(pending, options)
     for await (const token of tokens) {
       const now = performance.now()
       if (generated++ === 0) first = now
@@ -110,11 +110,6 @@ export async function generate(
     tokensPerSecond: generated > 1 && last > first ? ((generated - 1) * 1000) / (last - first) : 0,
     ...interTokenLatency(gaps)
   }
-}
-
-/** node-llama-cpp's own evaluate, where the batch decoder does not apply (see batchDecoder). */
-async function* evaluateTokens(sequence: LlamaContextSequence, tokens: Token[], options: DecodeOptions): AsyncGenerator<Token> {
-  for await (const token of sequence.evaluate(tokens, options)) yield token
 }
 
 function interTokenLatency(gaps: number[]): { interTokenLatencyP50: number; interTokenLatencyP95: number } {

@@ -417,13 +417,13 @@ function wrongType(modelId: string, actual: string, wanted: string): QvacError {
   })
 }
 
-/** Load stats of a model opened from a local file; the resolver's download figures are added later. */
 /** The bookkeeping every newly loaded model starts with, LLM or embedding. */
 function freshlyLoaded(file: string, initTime: number, memory: { release: () => void }) {
   const now = Date.now()
   return { loadStats: initStats(initTime), loadedAt: now, references: 0, file, lastUsedAt: now, releaseMemory: memory.release }
 }
 
+/** Load stats of a model opened from a local file; the resolver's download figures are added later. */
 function initStats(initTime: number): LoadStats {
   return {
     totalLoadTime: initTime,
