@@ -15,19 +15,23 @@ export function newTraceId(): string {
   return ID_PREFIX + (idCounter++ % 0xffffffff).toString(16).padStart(8, '0')
 }
 
-/** The client's record of one profiled call, from its timing and the daemon's envelope. */
+/**
+ * The client's record of one profiled call, from its timing and the daemon's envelope. Without a
+ * trace id of the caller's, the trace is the one the daemon started (its own event carries it).
+ */
 export function callRecord(
   method: string,
-  traceId: string,
+  traceId: string | undefined,
   ts: number,
   clientTotalMs: number,
   result: Pick<RpcResult<unknown>, 'profiling' | 'bytesSent' | 'bytesReceived'>
 ): CallRecord {
   const envelope = result.profiling
+  const own = envelope?.events.find((e) => e.hop === 0)
   return {
-    profileId: envelope?.events.find((e) => e.hop === 0)?.profileId ?? newTraceId(),
+    profileId: own?.profileId ?? newTraceId(),
     method,
-    traceId,
+    traceId: traceId ?? own?.traceId ?? newTraceId(),
     ts,
     clientTotalMs,
     serverBreakdown: envelope?.serverBreakdown,

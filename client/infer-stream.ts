@@ -317,7 +317,7 @@ export class InferStream implements AsyncIterable<InferChunk> {
             if (result.profiling) {
               ended.__profilingTrailer = { ...result.profiling, events }
               const received = { profiling: ended.__profilingTrailer, bytesSent, bytesReceived: result.bytesReceived + this.bytesReceived }
-              this.profiler.record(callRecord('infer', traceId as string, ts, performance.now() - started, received))
+              this.profiler.recordLater(callRecord('infer', traceId as string, ts, performance.now() - started, received))
             }
             return this.finish(ended)
           }

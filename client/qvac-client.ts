@@ -28,7 +28,7 @@ import { InferStream, singleDaemon, type InferInput, type InferOptions } from '.
 import { Profiler } from './profiler/profiler.ts'
 import { delegateTarget, type DelegateInput } from './delegate-input.ts'
 import type { DownloadProgress } from '../shared/download-stats.ts'
-import { callRecord, newTraceId, type Profiled } from './call-record.ts'
+import { callRecord, type Profiled } from './call-record.ts'
 import { checkBoolean, checkString, checkUint } from './check-input.ts'
 
 /** One open channel to a daemon, as a connector makes it (swarm or control socket). */
@@ -199,15 +199,16 @@ export class QvacClient extends EventEmitter {
       return (await callRpc(transport.rpc, method, body, guard, { traceId: opts.traceId, hop: opts.hop })).value as Profiled<ResponseOf<M>>
     }
     // Profiled: timings only on this path, so a disabled profiler costs nothing.
+    // Without a trace of the caller's, the daemon starts one (its events carry it back): no id to
+    // make or send here.
     const started = performance.now()
     const ts = Date.now()
-    const traceId = opts.traceId ?? newTraceId()
     const next = this.transportFor(opts, guard)
     const transport = next instanceof Promise ? await next : next
-    const result = await callRpc(transport.rpc, method, body, guard, { profiling: true, traceId, hop: opts.hop })
+    const result = await callRpc(transport.rpc, method, body, guard, { profiling: true, traceId: opts.traceId, hop: opts.hop })
     const value = result.value as Profiled<ResponseOf<M>>
     if (result.profiling) value.__profiling = result.profiling
-    this.profiler.record(callRecord(method, traceId, ts, performance.now() - started, result))
+    this.profiler.recordLater(callRecord(method, opts.traceId, ts, performance.now() - started, result))
     return value
   }
 

@@ -177,6 +177,18 @@ export function responseFrame<T>(body: Encoding<T>): Encoding<ResponseFrame<T>> 
  */
 export function encodeResponse(body: Buffer | WireError, profiling?: ProfilingEnvelope): Buffer {
   const ok = Buffer.isBuffer(body)
+  if (ok && profiling) {
+    // One pass: room for the most the envelope can take, then the bytes it took (measuring every
+    // string first cost as much as writing it).
+    const bound = 1 + body.byteLength + envelopeBound(profiling)
+    const buffer = Buffer.allocUnsafe(bound)
+    const state = c.state(0, bound, buffer)
+    c.uint.encode(state, 2)
+    buffer.set(body, state.start)
+    state.start += body.byteLength
+    profilingEnvelope.encode(state, profiling)
+    return buffer.subarray(0, state.start)
+  }
   const state = c.state()
   c.uint.preencode(state, (ok ? 0 : 1) | (profiling ? 2 : 0))
   if (ok) state.end += body.byteLength
@@ -223,17 +235,71 @@ const float64: Encoding<number> = {
   }
 }
 
-const numberEntry = pair(c.string, float64)
-const stringEntry = pair(c.string, c.string)
-// Built once: c.array() makes a new codec on every call, and these run on every profiled call.
-const numberEntries = c.array(numberEntry)
-const stringEntries = c.array(stringEntry)
-const NO_ENTRIES: never[] = []
+/**
+ * A record of named values on the wire as an array of (name, value) pairs: a uint count, then
+ * each pair. Encoded straight from the object and decoded straight into one (no pair arrays); a
+ * `__proto__` name is an own property, as Object.fromEntries would make it.
+ */
+function namedValues<T>(value: Encoding<T>): Encoding<Record<string, T>> {
+  return {
+    preencode(state, m) {
+      let n = 0
+      for (const name in m) {
+        c.string.preencode(state, name)
+        value.preencode(state, m[name])
+        n++
+      }
+      c.uint.preencode(state, n)
+    },
+    encode(state, m) {
+      let n = 0
+      for (const _ in m) n++
+      c.uint.encode(state, n)
+      for (const name in m) {
+        c.string.encode(state, name)
+        value.encode(state, m[name])
+      }
+    },
+    decode(state) {
+      const n = c.uint.decode(state)
+      const out: Record<string, T> = {}
+      // Each pair takes at least two bytes, so a forged count runs out of buffer, not of memory.
+      for (let i = 0; i < n; i++) {
+        const name = c.string.decode(state)
+        const v = value.decode(state)
+        if (name === '__proto__') Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true })
+        else out[name] = v
+      }
+      return out
+    }
+  }
+}
 
-/** Object.entries without allocating for the usual empty gauges and tags. */
-function entriesOf<T>(record: Record<string, T>): Array<[string, T]> {
-  for (const _ in record) return Object.entries(record)
-  return NO_ENTRIES
+const numberValues = namedValues(float64)
+const stringValues = namedValues(c.string)
+
+/** At most this many bytes: a uint's longest form plus three UTF-8 bytes per UTF-16 unit. */
+function stringBound(s: string): number {
+  return 9 + 3 * s.length
+}
+
+function namedValuesBound(m: Record<string, number | string>): number {
+  let n = 9
+  for (const name in m) {
+    const v = m[name]
+    n += stringBound(name) + (typeof v === 'string' ? stringBound(v) : 8)
+  }
+  return n
+}
+
+/** An upper bound of the envelope's encoded size, from string lengths only (no pass over the bytes). */
+function envelopeBound(m: ProfilingEnvelope): number {
+  let n = 1 + 40 + 9 + 25
+  for (const e of m.events) {
+    n += 1 + stringBound(e.op) + 9 + stringBound(e.profileId) + stringBound(e.traceId) + stringBound(e.peer) + 9 + 16 + 9
+    n += namedValuesBound(e.gauges) + namedValuesBound(e.tags)
+  }
+  return n
 }
 
 const operationEvent: Encoding<OperationEvent> = {
@@ -248,8 +314,8 @@ const operationEvent: Encoding<OperationEvent> = {
     float64.preencode(state, m.ts)
     float64.preencode(state, m.ms)
     if (m.bytes !== undefined) c.uint.preencode(state, m.bytes)
-    numberEntries.preencode(state, entriesOf(m.gauges))
-    stringEntries.preencode(state, entriesOf(m.tags))
+    numberValues.preencode(state, m.gauges)
+    stringValues.preencode(state, m.tags)
   },
   encode(state, m) {
     c.uint.encode(state, m.bytes !== undefined ? 1 : 0)
@@ -262,26 +328,24 @@ const operationEvent: Encoding<OperationEvent> = {
     float64.encode(state, m.ts)
     float64.encode(state, m.ms)
     if (m.bytes !== undefined) c.uint.encode(state, m.bytes)
-    numberEntries.encode(state, entriesOf(m.gauges))
-    stringEntries.encode(state, entriesOf(m.tags))
+    numberValues.encode(state, m.gauges)
+    stringValues.encode(state, m.tags)
   },
   decode(state) {
     const flags = c.uint.decode(state)
-    const event: OperationEvent = {
-      op: c.string.decode(state),
-      kind: OPERATION_KINDS[c.uint.decode(state)] ?? 'rpc',
-      profileId: c.string.decode(state),
-      traceId: c.string.decode(state),
-      peer: c.string.decode(state),
-      hop: c.uint.decode(state),
-      ts: float64.decode(state),
-      ms: float64.decode(state),
-      gauges: {},
-      tags: {}
-    }
-    if (flags & 1) event.bytes = c.uint.decode(state)
-    event.gauges = Object.fromEntries(numberEntries.decode(state))
-    event.tags = Object.fromEntries(stringEntries.decode(state))
+    const op = c.string.decode(state)
+    const kind = OPERATION_KINDS[c.uint.decode(state)] ?? 'rpc'
+    const profileId = c.string.decode(state)
+    const traceId = c.string.decode(state)
+    const peer = c.string.decode(state)
+    const hop = c.uint.decode(state)
+    const ts = float64.decode(state)
+    const ms = float64.decode(state)
+    const bytes = flags & 1 ? c.uint.decode(state) : undefined
+    const gauges = numberValues.decode(state)
+    const tags = stringValues.decode(state)
+    const event: OperationEvent = { op, kind, profileId, traceId, peer, hop, ts, ms, gauges, tags }
+    if (bytes !== undefined) event.bytes = bytes
     return event
   }
 }

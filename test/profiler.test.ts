@@ -482,3 +482,47 @@ test('exportOpenMetrics is summaries in base units that a Prometheus parser read
   profiler.observe('infer.waitMs', 1)
   t.ok(profiler.exportOpenMetrics('my-app').includes('# TYPE my_app_infer_wait_seconds summary'), 'the prefix is sanitized')
 })
+
+test('recordLater aggregates after the caller goes on: at the next turn, or before any read, in order', async (t) => {
+  const profiler = new Profiler()
+  profiler.enable({ mode: 'verbose' })
+  const seen: string[] = []
+  profiler.onRecord((r) => seen.push(r.profileId))
+  profiler.recordLater(call({ profileId: 'a' }))
+  profiler.recordLater(call({ profileId: 'b' }))
+  t.alike(seen, [], 'nothing aggregated inside the call')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.alike(seen, ['a', 'b'], 'aggregated at the next turn of the event loop')
+
+  profiler.recordLater(call({ profileId: 'c', clientTotalMs: 7 }))
+  t.is(profiler.metric('infer.clientTotalMs')?.last, 7, 'a read aggregates first')
+  t.alike(seen, ['a', 'b', 'c'])
+  profiler.recordLater(call({ profileId: 'd' }))
+  t.is(profiler.exportJSON().records?.at(-1)?.profileId, 'd')
+  profiler.recordLater(call({ profileId: 'e' }))
+  profiler.disable()
+  t.alike(seen.at(-1), 'e', 'a record made while on counts even if the profiler goes off before the next turn')
+  profiler.recordLater(call({ profileId: 'f' }))
+  profiler.enable()
+  profiler.recordLater(call({ profileId: 'g' }))
+  profiler.reset()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.alike(seen, ['a', 'b', 'c', 'd', 'e'], 'off records nothing; reset drops what was not aggregated yet')
+
+  for (let i = 0; i < 1000; i++) profiler.recordLater(call({ profileId: `x${i}` }))
+  t.ok(seen.length >= 5 + 1000 - 256, 'a tight loop of calls holds a bounded number back')
+})
+
+test('recordLater: a listener that throws loses no record and throws from the read', (t) => {
+  const profiler = new Profiler()
+  profiler.enable()
+  let calls = 0
+  profiler.onRecord(() => {
+    if (calls++ === 0) throw new Error('listener bug')
+  })
+  profiler.recordLater(call())
+  profiler.recordLater(call())
+  t.exception(() => profiler.metric('infer.clientTotalMs'), /listener bug/)
+  t.is(calls, 2)
+  t.is(profiler.metric('infer.clientTotalMs')?.count, 2, 'both aggregated')
+})

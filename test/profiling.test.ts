@@ -31,6 +31,22 @@ test('the profiling envelope comes if and only if the call asks, and costs zero 
   t.is(rpcEvent?.hop, 0)
 })
 
+test('a profiled call without a trace of its own records the trace the daemon started; one given is kept', async (t) => {
+  const testnet = await loopbackTestnet(t)
+  const { client } = await servingDaemon(t, testnet)
+  client.profiler.enable({ mode: 'verbose' })
+  const own = (await client.ping()).__profiling?.events.find((e) => e.kind === 'rpc')
+  t.ok(own?.traceId, 'the daemon started a trace')
+  const given = (await client.ping({ traceId: 'feedbeef' })).__profiling?.events.find((e) => e.kind === 'rpc')
+  t.is(given?.traceId, 'feedbeef')
+  const records = client.profiler.exportJSON().records ?? []
+  t.is(records.length, 2)
+  t.is(records[0].traceId, own?.traceId, 'the record follows the daemon’s trace')
+  t.is(records[0].profileId, own?.profileId)
+  t.is(records[1].traceId, 'feedbeef')
+  t.ok(records[0].bytesSent < records[1].bytesSent, 'no trace id on the wire when the caller had none')
+})
+
 test('the client profiler records loadModel and a stream with the gauges and tags of the design', async (t) => {
   const testnet = await loopbackTestnet(t)
   const { client, model } = await servingDaemon(t, testnet)
@@ -60,8 +76,10 @@ test('the client profiler records loadModel and a stream with the gauges and tag
   t.is(inference?.gauges.generatedTokens, 16)
   t.ok(envelope && envelope.events.every((e) => e.traceId === inference?.traceId), 'one trace id for the call')
 
-  t.alike(records, ['loadModel', 'infer'])
+  // The client hands records over after the call returns: listeners run at the next turn of the
+  // event loop, or as soon as anything reads the profiler.
   const exported = client.profiler.exportJSON()
+  t.alike(records, ['loadModel', 'infer'])
   for (const name of ['loadModel.clientTotalMs', 'loadModel.clientOverheadMs', 'loadModel.server.totalServerMs', 'loadModel.totalLoadTime', 'infer.clientTotalMs', 'infer.timeToFirstToken', 'infer.tokensPerSecond']) {
     t.ok(exported.metrics[name]?.count === 1, `metric ${name}`)
   }

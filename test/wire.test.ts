@@ -10,7 +10,9 @@ import {
   PeerRole,
   presentFlags,
   inferRequest,
-  type DaemonStatus
+  encodeResponse,
+  type DaemonStatus,
+  type ProfilingEnvelope
 } from '../shared/messages.ts'
 import type { Encoder as Encoding } from 'compact-encoding'
 import { QvacError, ErrorCode, toWireError } from '../shared/errors.ts'
@@ -199,4 +201,33 @@ test('an infer request with every optional field round-trips', (t) => {
     delegate: { peer: crypto.randomBytes(32), fallbackToLocal: true }
   }
   t.alike(c.decode(inferRequest, c.encode(inferRequest, req)), req)
+})
+
+test('a profiled response is the frame codec’s bytes: sized from string lengths, any UTF-8, named values as own keys', (t) => {
+  const body = c.encode(pingResponse, { time: 1_700_000_000_000, version: '0.1.0', protocolVersion: 1 }) as Buffer
+  const gauges: Record<string, number> = { totalLoadTime: 12.5, 'naïve ☃ 😀': 1 }
+  Object.defineProperty(gauges, '__proto__', { value: 7, enumerable: true, writable: true, configurable: true })
+  const profiling: ProfilingEnvelope = {
+    serverBreakdown: { decodeMs: 0.01, queueMs: 0, handlerMs: 0.2, encodeMs: 0.03, totalServerMs: 0.25 },
+    events: [
+      { op: 'loadModel', kind: 'load', profileId: 'ab'.repeat(10), traceId: 'ß'.repeat(40), peer: '😀'.repeat(30), hop: 1, ts: 1.5, ms: 2.25, bytes: 4096, gauges, tags: { cacheHit: 'true', 'ключ': '値'.repeat(50) } },
+      { op: 'ping', kind: 'rpc', profileId: 'p', traceId: 't', peer: 'local', hop: 0, ts: 3, ms: 0.25, gauges: {}, tags: {} }
+    ],
+    delegationBreakdown: { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 }
+  }
+  const frame = responseFrame(pingResponse)
+  const fast = encodeResponse(body, profiling)
+  t.alike(fast, c.encode(frame, { ok: true, value: c.decode(pingResponse, body), profiling }), 'the same bytes as the generic encoder')
+  const decoded = c.decode(frame, fast)
+  t.alike(decoded.profiling, profiling, 'every field back, unicode and the odd name included')
+  const loaded = decoded.profiling?.events[0]
+  t.ok(loaded && Object.hasOwn(loaded.gauges, '__proto__'), '__proto__ is a value, not a prototype')
+  t.is(Object.getPrototypeOf(loaded?.gauges), Object.prototype)
+  t.alike(decoded.profiling?.events[1], profiling.events[1], 'no bytes field when none was sent')
+  t.absent('bytes' in (decoded.profiling?.events[1] ?? {}))
+
+  // The last event's tag count (the byte before the 24-byte delegation breakdown) forged to 2^31 - 1.
+  t.is(fast[fast.length - 25], 0)
+  const forged = Buffer.concat([fast.subarray(0, fast.length - 25), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x7f]), fast.subarray(fast.length - 24)])
+  t.exception(() => c.decode(frame, forged), /Out of bounds|trailing/, 'a forged count runs out of buffer, not of memory')
 })

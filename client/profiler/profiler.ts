@@ -18,6 +18,8 @@ import {
 export const MAX_RECORDS = 1000
 /** Distinct metric names kept; op names come from providers too, so a bad peer cannot grow memory. */
 export const MAX_METRICS = 1000
+/** Records recordLater() holds at most before it aggregates them at once (a caller in a tight loop). */
+const MAX_PENDING = 256
 
 const SERVER_FIELDS = ['decodeMs', 'queueMs', 'handlerMs', 'encodeMs', 'totalServerMs'] as const
 const SERVER_LEAVES = SERVER_FIELDS.map((field) => `server.${field}`)
@@ -42,6 +44,13 @@ export class Profiler {
   /** Where the next record goes once the ring is full. */
   private ringHead = 0
   private readonly listeners = new Set<(record: CallRecord) => void>()
+  /** Records handed over by recordLater(), aggregated at the next turn of the event loop or the next read. */
+  private pending: CallRecord[] = []
+  private flushScheduled = false
+  private readonly flushLater = () => {
+    this.flushScheduled = false
+    this.flush()
+  }
 
   get enabled(): boolean {
     return this.on
@@ -53,6 +62,7 @@ export class Profiler {
 
   /** Turns profiling on; options not given take their defaults (summary mode, no server breakdown, no filters). */
   enable(opts: ProfilerOptions = {}): void {
+    this.flush()
     this.opts = { ...defaults(), ...stripUndefined(opts) }
     this.opts.operationFilters = [...this.opts.operationFilters]
     this.keepEvent = compileOperationFilters(this.opts.operationFilters)
@@ -62,15 +72,50 @@ export class Profiler {
 
   /** Stops recording; what was aggregated stays exportable until reset(). */
   disable(): void {
+    this.flush()
     this.on = false
   }
 
   /** Calls `cb` with every record after it is aggregated; a listener that throws throws from record(). */
   onRecord(cb: (record: CallRecord) => void): () => void {
+    this.flush()
     this.listeners.add(cb)
     return () => {
       this.listeners.delete(cb)
     }
+  }
+
+  /**
+   * Like record(), once the caller has its result: the client hands each call's record over here,
+   * so aggregating it (tens of sketch updates for a stream) never delays the value or the next
+   * request. Aggregated at the next turn of the event loop, or before anything reads the profiler;
+   * a listener that throws then throws from that turn (an uncaught exception, as from an
+   * EventEmitter's listener) or from the read.
+   */
+  recordLater(call: CallRecord): void {
+    if (!this.on) return
+    this.pending.push(call)
+    if (this.pending.length >= MAX_PENDING) this.flush()
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flushLater)
+    }
+  }
+
+  /** Aggregates the records recordLater() holds, in order; every one even if a listener throws. */
+  flush(): void {
+    if (this.pending.length === 0) return
+    const calls = this.pending
+    this.pending = []
+    let failure: { err: unknown } | null = null
+    for (const call of calls) {
+      try {
+        this.record(call)
+      } catch (err) {
+        failure ??= { err }
+      }
+    }
+    if (failure) throw failure.err
   }
 
   record(call: CallRecord): void {
@@ -131,6 +176,7 @@ export class Profiler {
   }
 
   metric(name: string): MetricSummary | undefined {
+    this.flush()
     const sketch = this.sketches.get(name)
     return sketch === undefined ? undefined : summarize(name, sketch)
   }
@@ -161,6 +207,7 @@ export class Profiler {
 
   /** Forgets every aggregate and record; the enabled state and options stay. */
   reset(): void {
+    this.pending = []
     this.sketches.clear()
     this.names.clear()
     this.clearRecords()
@@ -183,6 +230,7 @@ export class Profiler {
   }
 
   private summaries(): Record<string, MetricSummary> {
+    this.flush()
     const names = [...this.sketches.keys()].sort()
     return Object.fromEntries(names.map((name) => [name, summarize(name, this.sketches.get(name) as QuantileSketch)]))
   }
