@@ -67,10 +67,35 @@ test('batch decoder: a prompt longer than the batch, prefix reuse after it, and 
   // The daemon's prefix reuse: keep all but the last prompt token, evaluate only that one.
   await sequence.adaptStateToTokens(prompt.slice(0, -1), false)
   t.is(sequence.nextTokenIndex, prompt.length - 1, 'the prefix kept')
-  t.alike(await take(decoder.evaluate(sequence, prompt.slice(-1), GREEDY), 16), expected, 'same tokens from the kept prefix')
+  t.is(decoder.pooledSamplers, 1, 'the greedy stream left its sampler for the next')
+  t.alike(await take(decoder.evaluate(sequence, prompt.slice(-1), GREEDY), 16), expected, 'same tokens from the kept prefix, on the reused sampler')
+  t.is(decoder.pooledSamplers, 1, 'reused, not one more')
 
   const running = t.exception(take(decoder.evaluate(sequence, [expected[0]], GREEDY), 1000), 'a disposed context ends generation with an error')
   await context.dispose()
   await running
+  t.is(decoder.pooledSamplers, 0, 'a disposed context frees the pooled samplers')
   await t.exception(take(decoder.evaluate(sequence, prompt, GREEDY), 1), 'and refuses new steps')
+})
+
+test('batch decoder: a seeded stream never takes a greedy stream\'s sampler, so the same seed gives the same tokens', async (t) => {
+  const { model } = await setup(t)
+  const context = await model.createContext({ threads: 1, contextSize: 512, sequences: 2 })
+  t.teardown(() => context.dispose())
+  const decoder = new BatchDecoder(context)
+  const sequence = context.getSequence()
+  const prompt = model.tokenize(PROMPTS[1])
+  const seeded = { temperature: 1.5, topP: 1, topK: 0, seed: 42 }
+  const fresh = async () => {
+    await sequence.clearHistory()
+    return take(decoder.evaluate(sequence, prompt, seeded), 24)
+  }
+  const first = await fresh()
+  t.is(decoder.pooledSamplers, 0, 'a sampling stream’s sampler is not kept')
+  await sequence.clearHistory()
+  await take(decoder.evaluate(sequence, prompt, GREEDY), 8)
+  t.is(decoder.pooledSamplers, 1)
+  t.alike(await fresh(), first, 'same seed, same tokens, after a greedy stream')
+  t.is(decoder.pooledSamplers, 1, 'the pooled greedy sampler stayed for greedy streams')
+  t.alike(await fresh(), first)
 })
