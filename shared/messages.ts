@@ -262,6 +262,7 @@ function namedValues<T>(value: Encoding<T>): Encoding<Record<string, T>> {
     },
     decode(state) {
       const n = c.uint.decode(state)
+      if (n > 0x100000) throw new Error('Array is too big') // c.array's bound, as before
       const out: Record<string, T> = {}
       // Each pair takes at least two bytes, so a forged count runs out of buffer, not of memory.
       for (let i = 0; i < n; i++) {

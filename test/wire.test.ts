@@ -229,5 +229,7 @@ test('a profiled response is the frame codec’s bytes: sized from string length
   // The last event's tag count (the byte before the 24-byte delegation breakdown) forged to 2^31 - 1.
   t.is(fast[fast.length - 25], 0)
   const forged = Buffer.concat([fast.subarray(0, fast.length - 25), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x7f]), fast.subarray(fast.length - 24)])
-  t.exception(() => c.decode(frame, forged), /Out of bounds|trailing/, 'a forged count runs out of buffer, not of memory')
+  t.exception(() => c.decode(frame, forged), /too big/, 'a forged count is refused before any work')
+  const within = Buffer.concat([fast.subarray(0, fast.length - 25), Buffer.from([0xfe, 0x00, 0x00, 0x10, 0x00]), fast.subarray(fast.length - 24)])
+  t.exception(() => c.decode(frame, within), /Out of bounds/, 'a count within the bound runs out of buffer, not of memory')
 })
