@@ -21,6 +21,7 @@ interface ContextInternals {
   batchSize: number
   contextSize: number
   totalSequences: number
+  disposed: boolean
 }
 interface SequenceInternals {
   _sequenceId: number
@@ -83,14 +84,12 @@ export class BatchDecoder {
    * random draw, grammar, penalties or biases), so one applyConfig makes it as good as new.
    */
   private readonly greedySamplers: AddonSampler[] = []
-  private disposed = false
   /** Batches decoded so far (tests read it: a count, not a time). */
   rounds = 0
 
   constructor(context: LlamaContext) {
     this.context = context as unknown as ContextInternals
     context.onDispose.createListener(() => {
-      this.disposed = true
       for (const sampler of this.greedySamplers.splice(0)) sampler.dispose()
     })
   }
@@ -120,7 +119,7 @@ export class BatchDecoder {
       throw err
     } finally {
       // No step is in flight: the generator only stops at a yield or on an error.
-      if (reusable && !this.disposed && this.greedySamplers.length < this.context.totalSequences) this.greedySamplers.push(sampler)
+      if (reusable && !this.context.disposed && this.greedySamplers.length < this.context.totalSequences) this.greedySamplers.push(sampler)
       else sampler.dispose()
     }
   }
