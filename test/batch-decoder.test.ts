@@ -67,35 +67,70 @@ test('batch decoder: a prompt longer than the batch, prefix reuse after it, and 
   // The daemon's prefix reuse: keep all but the last prompt token, evaluate only that one.
   await sequence.adaptStateToTokens(prompt.slice(0, -1), false)
   t.is(sequence.nextTokenIndex, prompt.length - 1, 'the prefix kept')
-  t.is(decoder.pooledSamplers, 1, 'the greedy stream left its sampler for the next')
-  t.alike(await take(decoder.evaluate(sequence, prompt.slice(-1), GREEDY), 16), expected, 'same tokens from the kept prefix, on the reused sampler')
-  t.is(decoder.pooledSamplers, 1, 'reused, not one more')
+  t.alike(await take(decoder.evaluate(sequence, prompt.slice(-1), GREEDY), 16), expected, 'same tokens from the kept prefix')
 
   const running = t.exception(take(decoder.evaluate(sequence, [expected[0]], GREEDY), 1000), 'a disposed context ends generation with an error')
   await context.dispose()
   await running
-  t.is(decoder.pooledSamplers, 0, 'a disposed context frees the pooled samplers')
   await t.exception(take(decoder.evaluate(sequence, prompt, GREEDY), 1), 'and refuses new steps')
 })
 
-test('batch decoder: a seeded stream never takes a greedy stream\'s sampler, so the same seed gives the same tokens', async (t) => {
+test('batch decoder: greedy and seeded streams in the same rounds: greedy picks match the sampler chain, the same seed gives the same tokens', async (t) => {
   const { model } = await setup(t)
-  const context = await model.createContext({ threads: 1, contextSize: 512, sequences: 2 })
+  const context = await model.createContext({ threads: 1, contextSize: 512, sequences: 3 })
   t.teardown(() => context.dispose())
   const decoder = new BatchDecoder(context)
-  const sequence = context.getSequence()
-  const prompt = model.tokenize(PROMPTS[1])
+  t.comment(decoder.picksGreedy ? 'greedy tokens picked by the addon after the decode (patched build)' : 'every stream samples (addon without our patch)')
+  const [a, b, c] = [context.getSequence(), context.getSequence(), context.getSequence()]
   const seeded = { temperature: 1.5, topP: 1, topK: 0, seed: 42 }
-  const fresh = async () => {
-    await sequence.clearHistory()
-    return take(decoder.evaluate(sequence, prompt, seeded), 24)
-  }
-  const first = await fresh()
-  t.is(decoder.pooledSamplers, 0, 'a sampling stream’s sampler is not kept')
-  await sequence.clearHistory()
-  await take(decoder.evaluate(sequence, prompt, GREEDY), 8)
-  t.is(decoder.pooledSamplers, 1)
-  t.alike(await fresh(), first, 'same seed, same tokens, after a greedy stream')
-  t.is(decoder.pooledSamplers, 1, 'the pooled greedy sampler stayed for greedy streams')
-  t.alike(await fresh(), first)
+  const alone = await take(decoder.evaluate(a, model.tokenize(PROMPTS[1]), seeded), 24)
+  await a.clearHistory()
+  const expected = await Promise.all([reference(model, PROMPTS[0], 24), reference(model, PROMPTS[2], 24)])
+  const rounds = decoder.rounds
+  const [greedy1, mixed, greedy2] = await Promise.all([
+    take(decoder.evaluate(b, model.tokenize(PROMPTS[0]), GREEDY), 24),
+    take(decoder.evaluate(a, model.tokenize(PROMPTS[1]), seeded), 24),
+    take(decoder.evaluate(c, model.tokenize(PROMPTS[2]), GREEDY), 24)
+  ])
+  t.ok(decoder.rounds - rounds < 48, `${decoder.rounds - rounds} rounds for 3 × 24 tokens: the streams shared batches`)
+  t.alike(mixed, alone, 'same seed, same tokens, beside greedy streams in its batches')
+  t.alike(greedy1, expected[0], 'greedy stream 1: the sampler chain’s tokens')
+  t.alike(greedy2, expected[1], 'greedy stream 2: the sampler chain’s tokens')
+})
+
+test('batch decoder: each round goes to llama.cpp in sequence-id order, whatever order the streams queued in', async (t) => {
+  const { model } = await setup(t)
+  const context = await model.createContext({ threads: 1, contextSize: 1024, sequences: 4 })
+  t.teardown(() => context.dispose())
+  const decoder = new BatchDecoder(context)
+  // Observe (not replace) the addon's batch calls: which sequence each chunk of a round is for.
+  const addon = (context as unknown as { _ctx: { addToBatch(id: number, ...rest: unknown[]): unknown; initBatch(n: number): void } })._ctx
+  const rounds: number[][] = []
+  const { addToBatch, initBatch } = addon
+  // The addon's methods are read-only on its prototype: the observers are own properties of this object.
+  const observe = (name: string, value: unknown) => Object.defineProperty(addon, name, { value, configurable: true })
+  observe('initBatch', function (this: typeof addon, n: number) {
+    rounds.push([])
+    return initBatch.call(this, n)
+  })
+  observe('addToBatch', function (this: typeof addon, id: number, ...rest: unknown[]) {
+    rounds[rounds.length - 1].push(id)
+    return addToBatch.call(this, id, ...rest)
+  })
+  t.teardown(() => {
+    delete (addon as Partial<typeof addon>).initBatch
+    delete (addon as Partial<typeof addon>).addToBatch
+  })
+  const sequences = [context.getSequence(), context.getSequence(), context.getSequence(), context.getSequence()]
+  // Streams start in the order 3, 1, 0, 2: the queue holds them so.
+  const order = [3, 1, 0, 2]
+  const got = await Promise.all(order.map((i) => take(decoder.evaluate(sequences[i], model.tokenize(PROMPTS[i]), GREEDY), 12)))
+  const shared = rounds.filter((ids) => ids.length > 1)
+  t.ok(shared.length >= 10, `${shared.length} rounds held more than one stream`)
+  t.ok(
+    rounds.every((ids) => ids.every((id, k) => k === 0 || ids[k - 1] < id)),
+    'every round in increasing sequence-id order'
+  )
+  const expected = await Promise.all(order.map((i) => reference(model, PROMPTS[i], 12)))
+  t.alike(got, expected, 'and every stream its own greedy tokens')
 })

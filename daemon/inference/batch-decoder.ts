@@ -12,6 +12,8 @@ interface AddonContext {
   initBatch(size: number): void
   addToBatch(sequenceId: number, firstTokenIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array
   decodeBatch(): Promise<void>
+  /** Our patch: decodeBatch, then the plain greedy token at each batch logit index, picked on the context's thread (-1: no logits). */
+  decodeBatchGreedy?(logitIndexes: Uint32Array): Promise<Int32Array>
   sampleToken(batchLogitIndex: number, sampler: AddonSampler): Promise<Token | -1>
 }
 interface ContextInternals {
@@ -50,7 +52,8 @@ interface Step {
   tokens: Token[]
   /** Tokens of `tokens` already decoded (a prompt longer than a batch takes several rounds). */
   done: number
-  sampler: AddonSampler
+  /** null: plain greedy, picked by the addon right after the decode (decodeBatchGreedy). */
+  sampler: AddonSampler | null
   resolve(token: Token): void
   reject(err: unknown): void
 }
@@ -77,36 +80,28 @@ export class BatchDecoder {
   private scheduled = false
   private running = false
   /**
-   * Samplers that served greedy streams, kept for the next ones. A new addon sampler allocates and
-   * zeroes a candidate array of the whole vocabulary (384 KiB for 32Ki tokens: fresh pages, faulted
-   * in and cleared by the kernel) and frees it at the end of the stream: 8% of the daemon's main
-   * thread at 32 streams of 64 tokens (perf). A greedy sampler keeps no state between streams (no
-   * random draw, grammar, penalties or biases), so one applyConfig makes it as good as new.
+   * Whether the addon picks plain greedy tokens itself, on the context's thread right after the
+   * decode (our patch's decodeBatchGreedy): the logits are still in that core's cache, and a greedy
+   * stream needs no addon sampler (whose creation zeroes a vocabulary-sized candidate array), no
+   * sampling call and no promise of its own per token. Without the patch, every stream samples.
    */
-  private readonly greedySamplers: AddonSampler[] = []
+  readonly picksGreedy: boolean
   /** Batches decoded so far (tests read it: a count, not a time). */
   rounds = 0
 
   constructor(context: LlamaContext) {
     this.context = context as unknown as ContextInternals
-    context.onDispose.createListener(() => {
-      for (const sampler of this.greedySamplers.splice(0)) sampler.dispose()
-    })
-  }
-
-  /** Samplers reused by greedy streams (tests read it). */
-  get pooledSamplers(): number {
-    return this.greedySamplers.length
+    this.picksGreedy = typeof this.context._ctx.decodeBatchGreedy === 'function'
   }
 
   /** Evaluates `tokens` on `sequence`, then yields sampled tokens until end of generation. */
   async *evaluate(sequence: LlamaContextSequence, tokens: Token[], options: DecodeOptions): AsyncGenerator<Token, void, undefined> {
     const seq = sequence as unknown as SequenceInternals
+    // Plain greedy: temperature 0 and no grammar (DecodeOptions carries no penalties or biases).
     const greedy = options.temperature === 0 && options.grammarEvaluationState === undefined
-    const sampler = (greedy ? this.greedySamplers.pop() : undefined) ?? this.newSampler(sequence)
-    let reusable = greedy
+    const sampler = greedy && this.picksGreedy ? null : this.newSampler(sequence)
     try {
-      sampler.applyConfig(seq._resolveSamplerConfig(options))
+      sampler?.applyConfig(seq._resolveSamplerConfig(options))
       let input = tokens
       for (;;) {
         const token = await this.step(seq, input, sampler)
@@ -114,13 +109,9 @@ export class BatchDecoder {
         yield token
         input = [token]
       }
-    } catch (err) {
-      reusable = false
-      throw err
     } finally {
       // No step is in flight: the generator only stops at a yield or on an error.
-      if (reusable && !this.context.disposed && this.greedySamplers.length < this.context.totalSequences) this.greedySamplers.push(sampler)
-      else sampler.dispose()
+      sampler?.dispose()
     }
   }
 
@@ -129,7 +120,7 @@ export class BatchDecoder {
     return new AddonSampler((sequence.model as unknown as { _model: unknown })._model)
   }
 
-  private step(sequence: SequenceInternals, tokens: Token[], sampler: AddonSampler): Promise<Token> {
+  private step(sequence: SequenceInternals, tokens: Token[], sampler: AddonSampler | null): Promise<Token> {
     if (tokens.length === 0) return Promise.reject(new Error('nothing to evaluate'))
     if (sequence._nextTokenIndex + tokens.length > this.context.contextSize - 1) return Promise.reject(new Error('the context is full'))
     return new Promise((resolve, reject) => {
@@ -191,6 +182,8 @@ export class BatchDecoder {
     const ctx = this.context._ctx
     ctx.initBatch(batch.reduce((n, b) => n + b.count, 0))
     const logitAt: number[] = []
+    /** Batch logit indexes whose plain greedy token the addon picks, in batch order. */
+    const picks: number[] = []
     for (const { step, count } of batch) {
       // addToBatch copies the tokens into the batch at once: one token's array serves every call.
       const chunk = count === 1 ? ONE_TOKEN : new Uint32Array(count)
@@ -198,14 +191,19 @@ export class BatchDecoder {
       const last = step.done + count === step.tokens.length
       const logits = ctx.addToBatch(step.sequence._sequenceId, step.sequence._nextTokenIndex, chunk, last ? (LAST_INDEX[count] ?? Uint32Array.of(count - 1)) : NONE)
       logitAt.push(last ? logits[0] : -1)
+      if (last && step.sampler === null) picks.push(logits[0])
     }
+    let picked: Int32Array | undefined
     try {
-      await ctx.decodeBatch()
+      if (picks.length > 0) picked = await ctx.decodeBatchGreedy!(Uint32Array.from(picks))
+      else await ctx.decodeBatch()
     } catch (err) {
       for (const { step } of batch) this.fail(step, err)
       return 0
     }
     const samplings: Promise<void>[] = []
+    let completed = 0
+    let pick = 0
     batch.forEach(({ step, count }, i) => {
       const seq = step.sequence
       for (let k = step.done; k < step.done + count; k++) seq._contextTokens.push(step.tokens[k])
@@ -213,19 +211,24 @@ export class BatchDecoder {
       step.done += count
       if (logitAt[i] < 0) return
       this.queue.splice(this.queue.indexOf(step), 1)
-      samplings.push(
-        ctx.sampleToken(logitAt[i], step.sampler).then(
-          (token) => (token === -1 ? step.reject(new Error('failed to sample the next token')) : step.resolve(token as Token)),
-          step.reject
-        )
-      )
+      completed++
+      if (step.sampler === null) return settle(step, picked![pick++] as Token | -1)
+      samplings.push(ctx.sampleToken(logitAt[i], step.sampler).then((token) => settle(step, token), step.reject))
     })
     // Every sampling reads this round's logits: all finish before the next decode replaces them.
-    await Promise.all(samplings)
-    return samplings.length
+    if (samplings.length > 0) await Promise.all(samplings)
+    return completed
   }
 
-  /** This round's share of the batch for each waiting step: generation tokens first, then prompts. */
+  /**
+   * This round's share of the batch for each waiting step: generation tokens first, then prompts;
+   * then ordered by sequence id. With more than one sequence, llama.cpp keeps a KV stream per
+   * sequence and cuts a batch into micro-batches of *consecutive, increasing* sequence ids
+   * (`split_equal(..., sequential = true)` in llama-kv-cache.cpp), and every micro-batch is a pass
+   * over all the weights: 32 streams queued as 5..31, 0..4 took two passes a round (30 → 35 ms per
+   * round on the 241 MB model). In id order, streams on sequences 0..N-1 take one pass, as
+   * llama-server's slots do; the pool hands out the lowest free sequence to keep them so.
+   */
   private pick(): { step: Step; count: number }[] {
     let room = this.context.batchSize
     const batch: { step: Step; count: number }[] = []
@@ -243,7 +246,7 @@ export class BatchDecoder {
       batch.push({ step, count })
       room -= count
     }
-    return batch
+    return batch.sort((x, y) => x.step.sequence._sequenceId - y.step.sequence._sequenceId)
   }
 
   private fail(step: Step, err: unknown): void {
@@ -255,6 +258,11 @@ export class BatchDecoder {
   private failAll(err: unknown): void {
     for (const step of this.queue.splice(0)) step.reject(err)
   }
+}
+
+function settle(step: Step, token: Token | -1): void {
+  if (token === -1) step.reject(new Error('failed to sample the next token'))
+  else step.resolve(token)
 }
 
 /** Microtask turns to wait for sampled streams to queue their next step (each needs about five). */
