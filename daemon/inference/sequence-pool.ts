@@ -15,22 +15,32 @@ interface Waiter<T> {
 /**
  * A model's context sequences as a FIFO scheduler: a stream gets a free sequence at once or waits
  * its turn; more than `maxQueueDepth` waiting is QUEUE_FULL. Concurrency = number of sequences.
+ *
+ * A free stream gets the first free item in the order given (the lowest sequence id), so N
+ * concurrent streams run on sequences 0..N-1: llama.cpp decodes consecutive sequence ids in one
+ * pass over the weights, and ids with gaps between them in several (see BatchDecoder.pick). A
+ * round-robin free list had spread 32 streams over 5..31, 0..4 after a few single streams.
  */
 export class SequencePool<T> {
-  private readonly free: T[]
+  private readonly items: T[]
+  /** Whether items[i] is free; acquire takes the lowest free index. */
+  private readonly isFree: boolean[]
+  private freeCount: number
   private readonly waiting: Waiter<T>[] = []
   private readonly maxQueueDepth: number
   private onIdle: (() => void) | null = null
   readonly size: number
 
   constructor(items: T[], maxQueueDepth: number) {
-    this.free = [...items]
+    this.items = [...items]
+    this.isFree = items.map(() => true)
+    this.freeCount = items.length
     this.size = items.length
     this.maxQueueDepth = maxQueueDepth
   }
 
   get active(): number {
-    return this.size - this.free.length
+    return this.size - this.freeCount
   }
 
   get queued(): number {
@@ -39,8 +49,12 @@ export class SequencePool<T> {
 
   acquire(signal: AbortSignal): Promise<Lease<T>> {
     const since = performance.now()
-    const item = this.free.shift()
-    if (item !== undefined) return Promise.resolve(this.lease(item, since))
+    if (this.freeCount > 0) {
+      const index = this.isFree.indexOf(true)
+      this.isFree[index] = false
+      this.freeCount--
+      return Promise.resolve(this.lease(index, since))
+    }
     if (this.waiting.length >= this.maxQueueDepth) {
       return Promise.reject(
         new QvacError('QUEUE_FULL', `all ${this.size} sequences busy and ${this.waiting.length} streams queued`, {
@@ -75,17 +89,18 @@ export class SequencePool<T> {
     return new Promise((resolve) => (this.onIdle = resolve))
   }
 
-  private lease(item: T, since: number): Lease<T> {
+  private lease(index: number, since: number): Lease<T> {
     let released = false
     return {
-      item,
+      item: this.items[index],
       queueMs: performance.now() - since,
       release: () => {
         if (released) return
         released = true
         const next = this.waiting.shift()
-        if (next) return next.resolve(this.lease(item, next.since))
-        this.free.push(item)
+        if (next) return next.resolve(this.lease(index, next.since))
+        this.isFree[index] = true
+        this.freeCount++
         if (this.active === 0) this.onIdle?.()
       }
     }
