@@ -19,7 +19,7 @@ interface AddonContext {
 interface ContextInternals {
   _ctx: AddonContext
   _llama: { gpu: string | false; _bindings: { AddonSampler: new (model: unknown) => AddonSampler } }
-  _backendContextDisposeGuard: { createPreventDisposalHandle(): { dispose(): void } }
+  _backendContextDisposeGuard: { createPreventDisposalHandle(): { dispose(): void }; _hasAwaitingDisposeLocks(): boolean }
   batchSize: number
   contextSize: number
   totalSequences: number
@@ -139,17 +139,30 @@ export class BatchDecoder {
     })
   }
 
-  /** Rounds back to back while any step waits; between rounds, the lock is free for an erase. */
+  /**
+   * Rounds back to back while any step waits; between rounds, the lock is free for an erase. The
+   * context's disposal is held off by one handle for the whole run, not one per round (making one
+   * walks the model's and llama's guards: 4% of the daemon's main thread on one stream), and the
+   * handle is given up as soon as a dispose waits for it, so the dispose runs after at most one round.
+   */
   private async run(): Promise<void> {
     this.running = true
+    const guard = this.context._backendContextDisposeGuard
+    let hold: { dispose(): void } | null = null
     try {
       while (this.queue.length > 0) {
-        const sampled = await this.round()
+        if (hold && guard._hasAwaitingDisposeLocks()) {
+          hold.dispose()
+          hold = null
+        }
+        hold ??= guard.createPreventDisposalHandle() // throws once disposed or disposing
+        const sampled = await withLock([this.context, 'context'], () => this.decode())
         await this.gather(this.queue.length + sampled)
       }
     } catch (err) {
       this.failAll(err)
     } finally {
+      hold?.dispose()
       this.running = false
     }
     this.schedule()
@@ -163,15 +176,6 @@ export class BatchDecoder {
    */
   private async gather(expected: number): Promise<void> {
     for (let hops = 0; hops < GATHER_HOPS && this.queue.length < expected; hops++) await null
-  }
-
-  private async round(): Promise<number> {
-    const guard = this.context._backendContextDisposeGuard.createPreventDisposalHandle() // throws once disposed
-    try {
-      return await withLock([this.context, 'context'], () => this.decode())
-    } finally {
-      guard.dispose()
-    }
   }
 
   /** One batch: decoded, then a token sampled for every step it completes; returns how many it completed. */
