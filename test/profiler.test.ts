@@ -483,7 +483,7 @@ test('exportOpenMetrics is summaries in base units that a Prometheus parser read
   t.ok(profiler.exportOpenMetrics('my-app').includes('# TYPE my_app_infer_wait_seconds summary'), 'the prefix is sanitized')
 })
 
-test('recordLater aggregates after the caller goes on: at the next turn, or before any read, in order', async (t) => {
+test('recordLater aggregates after the caller goes on: after the next poll phase, or before any read, in order', async (t) => {
   const profiler = new Profiler()
   profiler.enable({ mode: 'verbose' })
   const seen: string[] = []
@@ -492,7 +492,9 @@ test('recordLater aggregates after the caller goes on: at the next turn, or befo
   profiler.recordLater(call({ profileId: 'b' }))
   t.alike(seen, [], 'nothing aggregated inside the call')
   await new Promise((resolve) => setImmediate(resolve))
-  t.alike(seen, ['a', 'b'], 'aggregated at the next turn of the event loop')
+  t.alike(seen, [], 'not in the next check phase: the poll phase, where UDX sends what the caller wrote, comes first')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.alike(seen, ['a', 'b'], 'aggregated in the turn after it')
 
   profiler.recordLater(call({ profileId: 'c', clientTotalMs: 7 }))
   t.is(profiler.metric('infer.clientTotalMs')?.last, 7, 'a read aggregates first')
