@@ -483,7 +483,7 @@ test('exportOpenMetrics is summaries in base units that a Prometheus parser read
   t.ok(profiler.exportOpenMetrics('my-app').includes('# TYPE my_app_infer_wait_seconds summary'), 'the prefix is sanitized')
 })
 
-test('recordLater aggregates after the caller goes on: after the next poll phase, or before any read, in order', async (t) => {
+test('recordLater aggregates after the caller goes on: after the loop has sent what the caller wrote, or before any read, in order', async (t) => {
   const profiler = new Profiler()
   profiler.enable({ mode: 'verbose' })
   const seen: string[] = []
@@ -492,7 +492,7 @@ test('recordLater aggregates after the caller goes on: after the next poll phase
   profiler.recordLater(call({ profileId: 'b' }))
   t.alike(seen, [], 'nothing aggregated inside the call')
   await new Promise((resolve) => setImmediate(resolve))
-  t.alike(seen, [], 'not in the next check phase: the poll phase, where UDX sends what the caller wrote, comes first')
+  t.alike(seen, [], 'not in the next check phase: the loop first goes round to where UDX sends what the caller wrote')
   await new Promise((resolve) => setImmediate(resolve))
   t.alike(seen, ['a', 'b'], 'aggregated in the turn after it')
 
