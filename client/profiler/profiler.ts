@@ -44,7 +44,7 @@ export class Profiler {
   /** Where the next record goes once the ring is full. */
   private ringHead = 0
   private readonly listeners = new Set<(record: CallRecord) => void>()
-  /** Records handed over by recordLater(), aggregated at the next turn of the event loop or the next read. */
+  /** Records handed over by recordLater(), aggregated once the event loop has gone round (see flushSoon) or at the next read. */
   private pending: CallRecord[] = []
   private flushScheduled = false
   /**
@@ -97,9 +97,9 @@ export class Profiler {
   /**
    * Like record(), once the caller has its result: the client hands each call's record over here,
    * so aggregating it (tens of sketch updates for a stream) never delays the value or the next
-   * request. Aggregated once the event loop has sent what the caller wrote meanwhile (see flushSoon), or before anything reads the profiler;
-   * a listener that throws then throws from that turn (an uncaught exception, as from an
-   * EventEmitter's listener) or from the read.
+   * request. Aggregated once the event loop has sent what the caller wrote meanwhile (see
+   * flushSoon), or before anything reads the profiler; a listener that throws then throws from
+   * that turn (an uncaught exception, as from an EventEmitter's listener) or from the read.
    */
   recordLater(call: CallRecord): void {
     if (!this.on) return

@@ -229,8 +229,8 @@ export class BatchDecoder {
    * then ordered by sequence id. With more than one sequence, llama.cpp keeps a KV stream per
    * sequence and cuts a batch into micro-batches of *consecutive, increasing* sequence ids
    * (`split_equal(..., sequential = true)` in llama-kv-cache.cpp), and every micro-batch is a pass
-   * over all the weights: 32 streams queued as 5..31, 0..4 took two passes a round (30 → 35 ms per
-   * round on the 241 MB model). In id order, streams on sequences 0..N-1 take one pass, as
+   * over all the weights: 32 streams queued as 5..31, 0..4 took two passes a round (28–31 → 34–37
+   * ms per round on the 241 MB model). In id order, streams on sequences 0..N-1 take one pass, as
    * llama-server's slots do; the pool hands out the lowest free sequence to keep them so.
    */
   private pick(): { step: Step; count: number }[] {
