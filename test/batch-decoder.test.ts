@@ -134,3 +134,18 @@ test('batch decoder: each round goes to llama.cpp in sequence-id order, whatever
   const expected = await Promise.all(order.map((i) => reference(model, PROMPTS[i], 12)))
   t.alike(got, expected, 'and every stream its own greedy tokens')
 })
+
+test('batch decoder: without the patch\'s greedy picks (the prebuilt addon), greedy streams sample and get the same tokens', async (t) => {
+  const { model } = await setup(t)
+  const context = await model.createContext({ threads: 1, contextSize: 512, sequences: 2 })
+  t.teardown(() => context.dispose())
+  const decoder = new BatchDecoder(context)
+  // As on an addon without decodeBatchGreedy: every stream gets an addon sampler.
+  Object.defineProperty(decoder, 'picksGreedy', { value: false })
+  const expected = await Promise.all([reference(model, PROMPTS[0], 16), reference(model, PROMPTS[3], 16)])
+  const got = await Promise.all([
+    take(decoder.evaluate(context.getSequence(), model.tokenize(PROMPTS[0]), GREEDY), 16),
+    take(decoder.evaluate(context.getSequence(), model.tokenize(PROMPTS[3]), GREEDY), 16)
+  ])
+  t.alike(got, expected, 'the sampler chain’s tokens, through addon samplers')
+})
