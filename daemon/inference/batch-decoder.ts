@@ -22,8 +22,6 @@ interface ContextInternals {
   _backendContextDisposeGuard: { createPreventDisposalHandle(): { dispose(): void }; _hasAwaitingDisposeLocks(): boolean }
   batchSize: number
   contextSize: number
-  totalSequences: number
-  disposed: boolean
 }
 interface SequenceInternals {
   _sequenceId: number
