@@ -164,7 +164,7 @@ export class InferStream implements AsyncIterable<InferChunk> {
     this.cancelRequested = true
     if (this.ended || !this.transport) return Promise.resolve()
     const transport = this.transport
-    this.cancelling ??= callRpc(transport.rpc, 'cancel', { streamId: this.streamId }, new CallGuard({ timeout: 5000 })).then(
+    this.cancelling ??= callRpc(transport, 'cancel', { streamId: this.streamId }, new CallGuard({ timeout: 5000 })).then(
       () => {},
       () => {} // a lost connection stops the stream on the daemon anyway
     )
@@ -269,7 +269,7 @@ export class InferStream implements AsyncIterable<InferChunk> {
         try {
           if (this.cancelRequested) throw new QvacError('REQUEST_ABORTED', 'the stream was cancelled')
           result = await callRpc(
-            transport.rpc,
+            transport,
             'infer',
             {
               streamId: this.streamId,

@@ -196,7 +196,7 @@ export class QvacClient extends EventEmitter {
     if (!(opts.profiling ?? this.profiler.enabled)) {
       const next = this.transportFor(opts, guard)
       const transport = next instanceof Promise ? await next : next
-      return (await callRpc(transport.rpc, method, body, guard, { traceId: opts.traceId, hop: opts.hop })).value as Profiled<ResponseOf<M>>
+      return (await callRpc(transport, method, body, guard, { traceId: opts.traceId, hop: opts.hop })).value as Profiled<ResponseOf<M>>
     }
     // Profiled: timings only on this path, so a disabled profiler costs nothing.
     // Without a trace of the caller's, the daemon starts one (its events carry it back): no id to
@@ -205,7 +205,7 @@ export class QvacClient extends EventEmitter {
     const ts = Date.now()
     const next = this.transportFor(opts, guard)
     const transport = next instanceof Promise ? await next : next
-    const result = await callRpc(transport.rpc, method, body, guard, { profiling: true, traceId: opts.traceId, hop: opts.hop })
+    const result = await callRpc(transport, method, body, guard, { profiling: true, traceId: opts.traceId, hop: opts.hop })
     const value = result.value as Profiled<ResponseOf<M>>
     if (result.profiling) value.__profiling = result.profiling
     this.profiler.recordLater(callRecord(method, opts.traceId, ts, performance.now() - started, result))

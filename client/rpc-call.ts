@@ -1,7 +1,8 @@
 import c from 'compact-encoding'
-import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, type ErrorName } from '../shared/errors.ts'
+import { formatKey } from '../shared/keys.ts'
 import {
+  completeEnvelope,
   methods,
   requestFrame,
   responseFrame,
@@ -12,6 +13,7 @@ import {
   type ResponseOf
 } from '../shared/messages.ts'
 import type { CallGuard } from './call-guard.ts'
+import type { Connection } from './qvac-client.ts'
 
 const frames = Object.fromEntries(
   Object.entries(methods).map(([name, m]) => [
@@ -45,7 +47,7 @@ export interface RpcResult<T> {
  * daemon's QvacError. protomux-rpc's own failures map to typed codes here, once.
  */
 export async function callRpc<M extends MethodName>(
-  rpc: ProtomuxRPC,
+  connection: Pick<Connection, 'rpc' | 'remotePublicKey'>,
   method: M,
   body: RequestOf<M>,
   guard: CallGuard,
@@ -68,7 +70,7 @@ export async function callRpc<M extends MethodName>(
 
   let raw: Buffer
   try {
-    raw = await guard.run(rpc.request<Buffer>(method, request, { requestEncoding: c.raw, responseEncoding: c.raw }))
+    raw = await guard.run(connection.rpc.request<Buffer>(method, request, { requestEncoding: c.raw, responseEncoding: c.raw }))
   } catch (err) {
     if (err instanceof QvacError) throw err
     const code = (err as { code?: string }).code
@@ -83,10 +85,21 @@ export async function callRpc<M extends MethodName>(
     throw new QvacError('INTERNAL_ERROR', `${method}: malformed response from the daemon`, { cause: err })
   }
   if (!response.ok) throw QvacError.fromWire(response.error)
+  const wire = response.profiling
   return {
     value: response.value as ResponseOf<M>,
-    profiling: response.profiling,
+    profiling: wire && completeEnvelope(wire, { method, traceId: header.traceId, hop: header.hop ?? 0, daemon: daemonText(connection.remotePublicKey) }),
     bytesSent: request.byteLength,
     bytesReceived: raw.byteLength
   }
+}
+
+const keyTexts = new WeakMap<Buffer, string>()
+
+/** The daemon's key as events name it, formatted once per connection's key. */
+function daemonText(key: Buffer | null): string | null {
+  if (key === null) return null
+  let text = keyTexts.get(key)
+  if (text === undefined) keyTexts.set(key, (text = formatKey(key)))
+  return text
 }

@@ -1,4 +1,4 @@
-// The qvacd wire schema, protocol version 1: every value that crosses a connection, in one place.
+// The qvacd wire schema, protocol version 2: every value that crosses a connection, in one place.
 // Read top to bottom: handshake, the request/response frames every method shares, the error
 // envelope, then each method's messages. Layout rule: a leading `flags` uint says which optional
 // fields follow; fields never change meaning within a protocol version.
@@ -139,13 +139,62 @@ export function requestFrame<T>(body: Encoding<T>): Encoding<{ header: RequestHe
 // bit 1 = the profiling envelope follows (only when the request asked: zero bytes otherwise).
 // For `infer` the response is the stream trailer, so its envelope is the `__profilingTrailer`.
 
+/** The profiling envelope a caller gets: `__profiling` on a result, `__profilingTrailer` on a stream's trailer. */
 export interface ProfilingEnvelope {
   serverBreakdown: ServerBreakdown
   events: OperationEvent[]
   delegationBreakdown?: DelegationBreakdown
 }
 
-export type ResponseFrame<T> = ({ ok: true; value: T } | { ok: false; error: WireError }) & { profiling?: ProfilingEnvelope }
+/**
+ * The envelope as it travels. The daemon's own `rpc` event of the call is sent as what only the
+ * daemon knows: its profile id, its start on the daemon's clock and, over the control socket, its
+ * key. The rest of it the caller knows already and completeEnvelope() fills in: op = the method,
+ * traceId = the one the request carried (else the profile id), hop = the request's, ms =
+ * totalServerMs, peer = the key of the daemon the connection reached, no gauges or tags. Every
+ * field still arrives; the envelope of a ping shrank from 163 to 48 bytes, and no string but the
+ * profile id is written or read for it.
+ */
+export interface WireProfiling {
+  serverBreakdown: ServerBreakdown
+  /** Events of the call's work: the handler's, and those of providers it delegated to. */
+  events: OperationEvent[]
+  delegationBreakdown?: DelegationBreakdown
+  call: { profileId: string; ts: number; peer?: string }
+}
+
+export type ResponseFrame<T> = ({ ok: true; value: T } | { ok: false; error: WireError }) & { profiling?: WireProfiling }
+
+/** What the caller knows of its own call, to complete the daemon's `rpc` event of it. */
+export interface CallSide {
+  method: string
+  /** The trace id the request carried, if any. */
+  traceId: string | undefined
+  /** The hop the request carried (0 without one). */
+  hop: number
+  /** z32 key of the daemon the connection reached; null over the control socket. */
+  daemon: string | null
+}
+
+/** The caller's envelope from the wire's: the daemon's own `rpc` event rebuilt and appended, as the daemon emitted it last. */
+export function completeEnvelope(wire: WireProfiling, side: CallSide): ProfilingEnvelope {
+  const { call, serverBreakdown } = wire
+  wire.events.push({
+    op: side.method,
+    kind: 'rpc',
+    profileId: call.profileId,
+    traceId: side.traceId ?? call.profileId,
+    peer: call.peer ?? side.daemon ?? 'unknown',
+    hop: side.hop,
+    ts: call.ts,
+    ms: serverBreakdown.totalServerMs,
+    gauges: {},
+    tags: {}
+  })
+  const envelope: ProfilingEnvelope = { serverBreakdown, events: wire.events }
+  if (wire.delegationBreakdown) envelope.delegationBreakdown = wire.delegationBreakdown
+  return envelope
+}
 
 export function responseFrame<T>(body: Encoding<T>): Encoding<ResponseFrame<T>> {
   return {
@@ -171,24 +220,9 @@ export function responseFrame<T>(body: Encoding<T>): Encoding<ResponseFrame<T>> 
   }
 }
 
-/**
- * The daemon's side of a response frame, from an already encoded body: it times the body's
- * encoding on its own and appends the envelope, whose encodeMs must not include itself.
- */
-export function encodeResponse(body: Buffer | WireError, profiling?: ProfilingEnvelope): Buffer {
+/** The daemon's side of a response frame from an already encoded body or an error (a profiled success goes through encodeProfiledResponse). */
+export function encodeResponse(body: Buffer | WireError, profiling?: WireProfiling): Buffer {
   const ok = Buffer.isBuffer(body)
-  if (ok && profiling) {
-    // One pass: room for the most the envelope can take, then the bytes it took (measuring every
-    // string first cost as much as writing it).
-    const bound = 1 + body.byteLength + envelopeBound(profiling)
-    const buffer = Buffer.allocUnsafe(bound)
-    const state = c.state(0, bound, buffer)
-    c.uint.encode(state, 2)
-    buffer.set(body, state.start)
-    state.start += body.byteLength
-    profilingEnvelope.encode(state, profiling)
-    return buffer.subarray(0, state.start)
-  }
   const state = c.state()
   c.uint.preencode(state, (ok ? 0 : 1) | (profiling ? 2 : 0))
   if (ok) state.end += body.byteLength
@@ -204,6 +238,33 @@ export function encodeResponse(body: Buffer | WireError, profiling?: ProfilingEn
   }
   if (profiling) profilingEnvelope.encode(state, profiling)
   return state.buffer as Buffer
+}
+
+/** A profiled call's envelope to come, as encodeProfiledResponse takes it. */
+export interface EnvelopeSource {
+  /** The envelope's parts known before the body is encoded, to size the buffer (its breakdown is not). */
+  envelopeParts(): Omit<WireProfiling, 'serverBreakdown'>
+  /** The envelope, once the body is encoded at `done` (performance.now()). */
+  envelopeAt(done: number): WireProfiling
+}
+
+/**
+ * The daemon's profiled success response in one buffer: the flags, the body encoded in place (its
+ * encoding timed as encodeMs), then the envelope, in room for the most it can take (measuring every
+ * string first cost as much as writing it). One allocation, no copy of the body.
+ */
+export function encodeProfiledResponse<T>(body: Encoding<T>, value: T, profile: EnvelopeSource): Buffer {
+  const state = c.state()
+  body.preencode(state, value)
+  const bound = 1 + state.end + envelopeBound(profile.envelopeParts())
+  const buffer = Buffer.allocUnsafe(bound)
+  state.buffer = buffer
+  state.start = 0
+  state.end = bound
+  c.uint.encode(state, 2)
+  body.encode(state, value)
+  profilingEnvelope.encode(state, profile.envelopeAt(performance.now()))
+  return buffer.subarray(0, state.start)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,8 +355,8 @@ function namedValuesBound(m: Record<string, number | string>): number {
 }
 
 /** An upper bound of the envelope's encoded size, from string lengths only (no pass over the bytes). */
-function envelopeBound(m: ProfilingEnvelope): number {
-  let n = 1 + 40 + 9 + 25
+function envelopeBound(m: Omit<WireProfiling, 'serverBreakdown'>): number {
+  let n = 1 + 5 * 9 + 9 + 25 + stringBound(m.call.profileId) + 8 + (m.call.peer === undefined ? 0 : stringBound(m.call.peer))
   for (const e of m.events) {
     n += 1 + stringBound(e.op) + 9 + stringBound(e.profileId) + stringBound(e.traceId) + stringBound(e.peer) + 9 + 16 + 9
     n += namedValuesBound(e.gauges) + namedValuesBound(e.tags)
@@ -351,24 +412,44 @@ const operationEvent: Encoding<OperationEvent> = {
   }
 }
 
+/**
+ * A duration in ms as whole nanoseconds, a uint: 2–5 bytes where a float64 took 8 (the breakdown
+ * of a ping: about 15 bytes instead of 40). Negative and NaN go as 0 (no duration is either).
+ */
+const nanoseconds: Encoding<number> = {
+  preencode(state, ms) {
+    c.uint.preencode(state, ms > 0 ? Math.round(ms * 1e6) : 0)
+  },
+  encode(state, ms) {
+    c.uint.encode(state, ms > 0 ? Math.round(ms * 1e6) : 0)
+  },
+  decode(state) {
+    return c.uint.decode(state) / 1e6
+  }
+}
+
 const serverBreakdown: Encoding<ServerBreakdown> = {
-  preencode(state) {
-    for (let i = 0; i < 5; i++) float64.preencode(state, 0)
+  preencode(state, m) {
+    nanoseconds.preencode(state, m.decodeMs)
+    nanoseconds.preencode(state, m.queueMs)
+    nanoseconds.preencode(state, m.handlerMs)
+    nanoseconds.preencode(state, m.encodeMs)
+    nanoseconds.preencode(state, m.totalServerMs)
   },
   encode(state, m) {
-    float64.encode(state, m.decodeMs)
-    float64.encode(state, m.queueMs)
-    float64.encode(state, m.handlerMs)
-    float64.encode(state, m.encodeMs)
-    float64.encode(state, m.totalServerMs)
+    nanoseconds.encode(state, m.decodeMs)
+    nanoseconds.encode(state, m.queueMs)
+    nanoseconds.encode(state, m.handlerMs)
+    nanoseconds.encode(state, m.encodeMs)
+    nanoseconds.encode(state, m.totalServerMs)
   },
   decode(state) {
     return {
-      decodeMs: float64.decode(state),
-      queueMs: float64.decode(state),
-      handlerMs: float64.decode(state),
-      encodeMs: float64.decode(state),
-      totalServerMs: float64.decode(state)
+      decodeMs: nanoseconds.decode(state),
+      queueMs: nanoseconds.decode(state),
+      handlerMs: nanoseconds.decode(state),
+      encodeMs: nanoseconds.decode(state),
+      totalServerMs: nanoseconds.decode(state)
     }
   }
 }
@@ -393,25 +474,34 @@ const delegationBreakdown: Encoding<DelegationBreakdown> = {
 
 const operationEvents = c.array(operationEvent)
 
-const profilingEnvelope: Encoding<ProfilingEnvelope> = {
+// flags: bit 0 delegationBreakdown, bit 1 the call's peer (sent only where the caller cannot know it).
+const profilingEnvelope: Encoding<WireProfiling> = {
   preencode(state, m) {
-    c.uint.preencode(state, m.delegationBreakdown ? 1 : 0)
+    c.uint.preencode(state, (m.delegationBreakdown ? 1 : 0) | (m.call.peer !== undefined ? 2 : 0))
     serverBreakdown.preencode(state, m.serverBreakdown)
     operationEvents.preencode(state, m.events)
+    c.string.preencode(state, m.call.profileId)
+    float64.preencode(state, m.call.ts)
+    if (m.call.peer !== undefined) c.string.preencode(state, m.call.peer)
     if (m.delegationBreakdown) delegationBreakdown.preencode(state, m.delegationBreakdown)
   },
   encode(state, m) {
-    c.uint.encode(state, m.delegationBreakdown ? 1 : 0)
+    c.uint.encode(state, (m.delegationBreakdown ? 1 : 0) | (m.call.peer !== undefined ? 2 : 0))
     serverBreakdown.encode(state, m.serverBreakdown)
     operationEvents.encode(state, m.events)
+    c.string.encode(state, m.call.profileId)
+    float64.encode(state, m.call.ts)
+    if (m.call.peer !== undefined) c.string.encode(state, m.call.peer)
     if (m.delegationBreakdown) delegationBreakdown.encode(state, m.delegationBreakdown)
   },
   decode(state) {
     const flags = c.uint.decode(state)
-    const envelope: ProfilingEnvelope = {
+    const envelope: WireProfiling = {
       serverBreakdown: serverBreakdown.decode(state),
-      events: operationEvents.decode(state)
+      events: operationEvents.decode(state),
+      call: { profileId: c.string.decode(state), ts: float64.decode(state) }
     }
+    if (flags & 2) envelope.call.peer = c.string.decode(state)
     if (flags & 1) envelope.delegationBreakdown = delegationBreakdown.decode(state)
     return envelope
   }

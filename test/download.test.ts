@@ -1,4 +1,5 @@
 import test from 'brittle'
+import { PROTOCOL_VERSION } from '../shared/version.ts'
 import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -37,7 +38,7 @@ test('downloadAsset fetches a drive file into the daemon cache: progress, stats,
 
   const wrong = await client.downloadAsset({ source: published.uri, expectedSha256: 'ab'.repeat(32) }).catch((e) => e)
   t.is(wrong.code, ErrorCode.CHECKSUM_VALIDATION_FAILED)
-  t.is((await client.ping()).protocolVersion, 1, 'still serving')
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION, 'still serving')
 })
 
 test('loadModel from hyperdrive:// runs the model a peer published', async (t) => {

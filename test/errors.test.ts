@@ -1,4 +1,5 @@
 import test from 'brittle'
+import { PROTOCOL_VERSION } from '../shared/version.ts'
 import { once } from 'node:events'
 import c from 'compact-encoding'
 import HyperDHT from 'hyperdht'
@@ -37,8 +38,8 @@ test('an unexpected error is INTERNAL_ERROR without the stack, and the daemon ke
   t.is(err.code, ErrorCode.INTERNAL_ERROR)
   t.absent(/TypeError|undefined/.test(err.message), 'no internals in the message')
   t.absent(String(err.stack).includes('[remote]'), 'no remote stack')
-  t.is((await client.ping()).protocolVersion, 1, 'same client still served')
-  t.is((await other.ping()).protocolVersion, 1, 'other clients unaffected')
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION, 'same client still served')
+  t.is((await other.ping()).protocolVersion, PROTOCOL_VERSION, 'other clients unaffected')
 })
 
 test('with exposeErrors on, an unexpected error carries its message and the remote stack', async (t) => {
@@ -72,7 +73,7 @@ test('malformed requests and unknown methods get typed errors; the daemon surviv
   const unknown = await rpc.request<{ code?: string }>('no-such-method', Buffer.alloc(0), raw).catch((e) => e)
   t.is(unknown.code, 'UNKNOWN_METHOD', 'protomux-rpc answers an unknown method itself')
 
-  t.is((await client.ping()).protocolVersion, 1, 'still serving')
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION, 'still serving')
 })
 
 test('a protocol version mismatch is a clear error on both sides, not a hang', async (t) => {
@@ -80,10 +81,10 @@ test('a protocol version mismatch is a clear error on both sides, not a hang', a
   const daemon = await startDaemon(t, testnet)
   const daemonSaw = once(daemon, 'protocol-mismatch')
 
-  const err = await connect({ topic: 'qvacd-test', bootstrap: testnet.bootstrap, protocolVersion: 2 }).catch((e) => e)
+  const err = await connect({ topic: 'qvacd-test', bootstrap: testnet.bootstrap, protocolVersion: PROTOCOL_VERSION + 1 }).catch((e) => e)
   t.is(err.code, ErrorCode.PROTOCOL_VERSION_MISMATCH)
-  t.ok(/speaks 2.*speaks 1/.test(err.message), err.message)
-  t.alike([err.details.localVersion, err.details.remoteVersion], [2, 1])
+  t.ok(new RegExp(`speaks ${PROTOCOL_VERSION + 1}.*speaks ${PROTOCOL_VERSION}`).test(err.message), err.message)
+  t.alike([err.details.localVersion, err.details.remoteVersion], [PROTOCOL_VERSION + 1, PROTOCOL_VERSION])
 
   const [, daemonErr] = await daemonSaw
   t.is(daemonErr.code, ErrorCode.PROTOCOL_VERSION_MISMATCH, 'the daemon refused it too')
@@ -102,7 +103,7 @@ test('a non-empty allowlist refuses other peers before any handler runs', async 
   t.is(daemon.router.methodStats().reduce((n, m) => n + m.calls, 0), 0, 'no handler ran for the stranger')
 
   const friend = await connectClient(t, testnet, { keyPair: allowed })
-  t.is((await friend.ping()).protocolVersion, 1, 'the allowed key is served')
+  t.is((await friend.ping()).protocolVersion, PROTOCOL_VERSION, 'the allowed key is served')
 })
 
 test('shutdown ends in-flight calls with DAEMON_SHUTTING_DOWN', async (t) => {

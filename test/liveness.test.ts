@@ -1,4 +1,5 @@
 import test from 'brittle'
+import { PROTOCOL_VERSION } from '../shared/version.ts'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import path from 'node:path'
@@ -49,7 +50,7 @@ test('a client notices a SIGKILLed daemon: its connection closes, the next call 
   const { child, info } = await startQvacd(t, ['--topic', 'liveness', '--storage', storage, '--bootstrap', bootstrapArg(testnet)])
   const client = await connect({ peer: info.publicKey, bootstrap: testnet.bootstrap })
   t.teardown(() => client.close())
-  t.is((await client.ping()).protocolVersion, 1)
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION)
   const transport = await client.ready()
   const lost = once(client, 'disconnect')
   const closed = new Promise((resolve) => transport.rpc.once('close', resolve))
@@ -72,7 +73,7 @@ test('an idle client stays connected past the idle timeout: both ends keep alive
   client.on('disconnect', () => (dropped = true))
   await new Promise((resolve) => setTimeout(resolve, 5000))
   t.absent(dropped, 'no disconnect after 5 s of silence')
-  t.is((await client.ping()).protocolVersion, 1)
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION)
 })
 
 test('a peer outside the allowlist gets CONNECT_REFUSED, not a connect timeout', async (t) => {

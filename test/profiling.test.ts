@@ -2,7 +2,7 @@ import test from 'brittle'
 import c from 'compact-encoding'
 import { loopbackTestnet } from './helpers/swarm.ts'
 import { servingDaemon } from './helpers/model.ts'
-import { formatKey } from '../client/index.ts'
+import { connectLocal, formatKey } from '../client/index.ts'
 import { callRpc } from '../client/rpc-call.ts'
 import { CallGuard } from '../client/call-guard.ts'
 import { pingResponse } from '../shared/messages.ts'
@@ -11,9 +11,9 @@ import { OPERATION_EVENT_KEY } from '../shared/profiler/types.ts'
 test('the profiling envelope comes if and only if the call asks, and costs zero bytes otherwise', async (t) => {
   const testnet = await loopbackTestnet(t)
   const { client, daemon } = await servingDaemon(t, testnet)
-  const { rpc } = await client.ready()
+  const transport = await client.ready()
 
-  const plain = await callRpc(rpc, 'ping', null, new CallGuard())
+  const plain = await callRpc(transport, 'ping', null, new CallGuard())
   t.absent(plain.profiling)
   t.is(plain.bytesReceived, 1 + c.encode(pingResponse, plain.value).byteLength, 'flags byte and the body, nothing more')
   t.absent((await client.ping()).__profiling, 'no envelope on a plain call')
@@ -29,6 +29,15 @@ test('the profiling envelope comes if and only if the call asks, and costs zero 
   t.is(rpcEvent?.op, 'ping')
   t.is(rpcEvent?.peer, formatKey(daemon.publicKey))
   t.is(rpcEvent?.hop, 0)
+  t.is(rpcEvent?.ms, b.totalServerMs, 'the call’s event spans the server’s time')
+  t.is(rpcEvent?.traceId, rpcEvent?.profileId, 'a trace the daemon started')
+
+  // Over the control socket no key is known to the caller: the daemon sends its own.
+  const local = await connectLocal({ storage: daemon.storage })
+  t.teardown(() => local.close())
+  const overSocket = (await local.ping({ profiling: true })).__profiling?.events.find((e) => e.kind === 'rpc')
+  t.is(overSocket?.peer, formatKey(daemon.publicKey), 'the daemon’s key over the control socket too')
+  t.ok(overSocket && overSocket.profileId !== rpcEvent?.profileId, 'a profile per call')
 })
 
 test('a profiled call without a trace of its own records the trace the daemon started; one given is kept', async (t) => {

@@ -1,4 +1,5 @@
 import test from 'brittle'
+import { PROTOCOL_VERSION } from '../shared/version.ts'
 import crypto from 'node:crypto'
 import { getLlama } from 'node-llama-cpp'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -187,7 +188,7 @@ test('a request over the frame limit is REQUEST_TOO_LARGE on the client, and the
   const peer = await connectClient(t, testnet)
   const trailer = await peer.infer({ modelId: 'x', prompt: 'a'.repeat(MAX_REQUEST_BYTES + 1), maxTokens: 1 }).trailer
   t.is(trailer.error?.code, ErrorCode.REQUEST_TOO_LARGE, trailer.error?.message)
-  t.is((await peer.ping()).protocolVersion, 1, 'the same connection still answers')
+  t.is((await peer.ping()).protocolVersion, PROTOCOL_VERSION, 'the same connection still answers')
 })
 
 test('the client library refuses bad numbers with INVALID_ARGUMENT before encoding', async (t) => {

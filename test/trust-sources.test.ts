@@ -1,4 +1,5 @@
 import test, { type Assertion } from 'brittle'
+import { PROTOCOL_VERSION } from '../shared/version.ts'
 import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -63,7 +64,7 @@ test('a remote peer cannot make the daemon read host files: each probe is SOURCE
     await refused(t, client.downloadAsset({ source: 'relative/missing.bin' }), 'a relative path', secrets)
   ]
   t.is(new Set(messages).size, 1, 'the same words whether the file exists or not')
-  t.is((await client.ping()).protocolVersion, 1, 'still serving')
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION, 'still serving')
 })
 
 test('a remote peer cannot make the daemon fetch from loopback, private, link-local or mapped addresses', async (t) => {
@@ -98,7 +99,7 @@ test('a remote peer cannot make the daemon fetch from loopback, private, link-lo
   for (const source of probes) await refused(t, client.downloadAsset({ source }), source, secrets)
   await refused(t, client.loadModel({ source: server.url('secret') }), 'loadModel from 127.0.0.1', secrets)
   t.is(server.received, 0, 'not one request reached the local server')
-  t.is((await client.ping()).protocolVersion, 1, 'still serving')
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION, 'still serving')
 })
 
 test('every redirect is checked, names on the address they resolve to: an allowed server cannot bounce the daemon inside', async (t) => {
@@ -203,7 +204,7 @@ test('under --models-dir a remote peer uses files inside it, and nothing outside
   ]) {
     await refused(t, client.loadModel({ source }), source, secrets)
   }
-  t.is((await client.ping()).protocolVersion, 1, 'still serving')
+  t.is((await client.ping()).protocolVersion, PROTOCOL_VERSION, 'still serving')
 })
 
 test('the operator over the control socket still uses local files and private sources, with full details', async (t) => {

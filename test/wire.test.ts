@@ -10,9 +10,10 @@ import {
   PeerRole,
   presentFlags,
   inferRequest,
-  encodeResponse,
-  type DaemonStatus,
-  type ProfilingEnvelope
+  encodeProfiledResponse,
+  completeEnvelope,
+  type WireProfiling,
+  type DaemonStatus
 } from '../shared/messages.ts'
 import type { Encoder as Encoding } from 'compact-encoding'
 import { QvacError, ErrorCode, toWireError } from '../shared/errors.ts'
@@ -207,17 +208,20 @@ test('a profiled response is the frame codec’s bytes: sized from string length
   const body = c.encode(pingResponse, { time: 1_700_000_000_000, version: '0.1.0', protocolVersion: 1 }) as Buffer
   const gauges: Record<string, number> = { totalLoadTime: 12.5, 'naïve ☃ 😀': 1 }
   Object.defineProperty(gauges, '__proto__', { value: 7, enumerable: true, writable: true, configurable: true })
-  const profiling: ProfilingEnvelope = {
+  const profiling: WireProfiling = {
     serverBreakdown: { decodeMs: 0.01, queueMs: 0, handlerMs: 0.2, encodeMs: 0.03, totalServerMs: 0.25 },
     events: [
       { op: 'loadModel', kind: 'load', profileId: 'ab'.repeat(10), traceId: 'ß'.repeat(40), peer: '😀'.repeat(30), hop: 1, ts: 1.5, ms: 2.25, bytes: 4096, gauges, tags: { cacheHit: 'true', 'ключ': '値'.repeat(50) } },
-      { op: 'ping', kind: 'rpc', profileId: 'p', traceId: 't', peer: 'local', hop: 0, ts: 3, ms: 0.25, gauges: {}, tags: {} }
+      { op: 'embed', kind: 'inference', profileId: 'p', traceId: 't', peer: 'local', hop: 0, ts: 3, ms: 0.25, gauges: {}, tags: {} }
     ],
-    delegationBreakdown: { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 }
+    delegationBreakdown: { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 },
+    call: { profileId: 'p', ts: 3, peer: 'ключ' }
   }
   const frame = responseFrame(pingResponse)
-  const fast = encodeResponse(body, profiling)
-  t.alike(fast, c.encode(frame, { ok: true, value: c.decode(pingResponse, body), profiling }), 'the same bytes as the generic encoder')
+  const value = c.decode(pingResponse, body)
+  const profiled = (m: WireProfiling) => encodeProfiledResponse(pingResponse, value, { envelopeParts: () => m, envelopeAt: () => m })
+  const fast = profiled(profiling)
+  t.alike(fast, c.encode(frame, { ok: true, value, profiling }), 'the same bytes as the generic encoder')
   const decoded = c.decode(frame, fast)
   t.alike(decoded.profiling, profiling, 'every field back, unicode and the odd name included')
   const loaded = decoded.profiling?.events[0]
@@ -225,11 +229,36 @@ test('a profiled response is the frame codec’s bytes: sized from string length
   t.is(Object.getPrototypeOf(loaded?.gauges), Object.prototype)
   t.alike(decoded.profiling?.events[1], profiling.events[1], 'no bytes field when none was sent')
   t.absent('bytes' in (decoded.profiling?.events[1] ?? {}))
+  const { peer: _, ...local } = profiling.call
+  t.alike(c.decode(frame, profiled({ ...profiling, call: local })).profiling?.call, local, 'no peer when none was sent')
 
-  // The last event's tag count (the byte before the 24-byte delegation breakdown) forged to 2^31 - 1.
-  t.is(fast[fast.length - 25], 0)
-  const forged = Buffer.concat([fast.subarray(0, fast.length - 25), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x7f]), fast.subarray(fast.length - 24)])
-  t.exception(() => c.decode(frame, forged), /too big/, 'a forged count is refused before any work')
-  const within = Buffer.concat([fast.subarray(0, fast.length - 25), Buffer.from([0xfe, 0x00, 0x00, 0x10, 0x00]), fast.subarray(fast.length - 24)])
-  t.exception(() => c.decode(frame, within), /Out of bounds/, 'a count within the bound runs out of buffer, not of memory')
+  const durations = { decodeMs: 0.0123456, queueMs: -1, handlerMs: NaN, encodeMs: 4321.5, totalServerMs: 1e-7 }
+  t.alike(c.decode(frame, profiled({ ...profiling, serverBreakdown: durations })).profiling?.serverBreakdown, {
+    decodeMs: 0.012346, queueMs: 0, handlerMs: 0, encodeMs: 4321.5, totalServerMs: 0
+  }, 'durations travel as whole nanoseconds; none is negative or NaN')
+
+  // The last event's tag count, before the call's fields (profile id 2 bytes, ts 8, peer 9) and
+  // the 24-byte delegation breakdown, forged to 2^31 - 1.
+  const tail = 2 + 8 + 9 + 24
+  t.is(fast[fast.length - tail - 1], 0)
+  const forge = (count: number[]) => Buffer.concat([fast.subarray(0, fast.length - tail - 1), Buffer.from(count), fast.subarray(fast.length - tail)])
+  t.exception(() => c.decode(frame, forge([0xfe, 0xff, 0xff, 0xff, 0x7f])), /too big/, 'a forged count is refused before any work')
+  t.exception(() => c.decode(frame, forge([0xfe, 0x00, 0x00, 0x10, 0x00])), /Out of bounds/, 'a count within the bound runs out of buffer, not of memory')
+})
+
+test('the daemon’s own rpc event of a call travels as its profile id and start, and is rebuilt whole from what the caller knows', (t) => {
+  const serverBreakdown = { decodeMs: 0.01, queueMs: 0, handlerMs: 0.2, encodeMs: 0.03, totalServerMs: 0.25 }
+  const handler = { op: 'embed', kind: 'inference' as const, profileId: 'p1', traceId: 'p1', peer: 'k', hop: 1, ts: 3, ms: 0.2, gauges: { n: 1 }, tags: {} }
+  const wire = (peer?: string): WireProfiling => ({ serverBreakdown, events: [{ ...handler }], call: peer === undefined ? { profileId: 'p1', ts: 5 } : { profileId: 'p1', ts: 5, peer } })
+  const swarm = completeEnvelope(wire(), { method: 'embed', traceId: undefined, hop: 1, daemon: 'daemon-key' })
+  t.alike(swarm, {
+    serverBreakdown,
+    events: [handler, { op: 'embed', kind: 'rpc', profileId: 'p1', traceId: 'p1', peer: 'daemon-key', hop: 1, ts: 5, ms: 0.25, gauges: {}, tags: {} }]
+  }, 'op = the method, trace = the profile id without one of the caller’s, hop as sent, ms = totalServerMs, the peer the connection reached; last, as the daemon emits it')
+  const local = completeEnvelope(wire('sent-key'), { method: 'ping', traceId: 'caller-trace', hop: 0, daemon: null })
+  t.is(local.events[1].peer, 'sent-key', 'over the control socket the daemon says who it is')
+  t.is(local.events[1].traceId, 'caller-trace', 'a trace of the caller’s is kept')
+  t.absent('delegationBreakdown' in local)
+  const delegated = completeEnvelope({ ...wire(), delegationBreakdown: { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 } }, { method: 'embed', traceId: undefined, hop: 0, daemon: 'd' })
+  t.alike(delegated.delegationBreakdown, { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 })
 })

@@ -3,13 +3,15 @@ import type ProtomuxRPC from 'protomux-rpc'
 import { QvacError, toWireError, type WireError } from '../../shared/errors.ts'
 import {
   encodeResponse,
+  encodeProfiledResponse,
+  type EnvelopeSource,
   events,
   methods,
   type EventName,
   type EventOf,
   requestFrame,
   responseFrame,
-  type ProfilingEnvelope,
+  type WireProfiling,
   type ResponseFrame,
   type RequestHeader,
   type MethodName,
@@ -178,7 +180,8 @@ export class RpcRouter {
       const { timeoutMs, hop = 0 } = request.header
       if (request.header.profiling) {
         decoded = performance.now()
-        profile = new CallProfile(method, request.header.traceId, hop, this.localPeer)
+        // A caller over the swarm knows this daemon's key (its connection reached it); a local one does not.
+        profile = new CallProfile(request.header.traceId, hop, this.localPeer, caller.publicKey === null)
       }
       if (timeoutMs !== undefined) {
         timer = setTimeout(
@@ -195,7 +198,10 @@ export class RpcRouter {
         response = c.encode(route.frame, { ok: true, value }) as Buffer
       } else {
         handled = performance.now()
-        body = c.encode(route.body, value) as Buffer
+        profile.started = started
+        profile.decoded = decoded
+        profile.handled = handled
+        response = encodeProfiledResponse(route.body, value, profile)
       }
     } catch (err) {
       if (profile && handled === started) handled = performance.now()
@@ -262,22 +268,24 @@ function notify<E extends EventName>(rpc: ProtomuxRPC, event: E, value: EventOf<
  * What one profiled call collects on the daemon: the operation events its handler emits and the
  * breakdown of its time. Exists only when the caller asked for profiling.
  */
-export class CallProfile {
-  readonly method: string
+export class CallProfile implements EnvelopeSource {
   readonly traceId: string
   readonly profileId: string
   readonly hop: number
   readonly peer: string
+  /** Events of the call's work (the handler's, a provider's); the call's own `rpc` event goes in the envelope's compact form. */
   readonly events: OperationEvent[] = []
   queueMs = 0
   delegationBreakdown: DelegationBreakdown | undefined = undefined
+  /** Whether the envelope carries this daemon's key: only where the caller cannot know it. */
+  private readonly sendPeer: boolean
 
-  constructor(method: string, traceId: string | undefined, hop: number, peer: string) {
-    this.method = method
+  constructor(traceId: string | undefined, hop: number, peer: string, sendPeer = true) {
     this.profileId = newTraceId()
     this.traceId = traceId ?? this.profileId
     this.hop = hop
     this.peer = peer
+    this.sendPeer = sendPeer
   }
 
   /** Records an operation done here (hop and peer of this daemon). */
@@ -299,10 +307,23 @@ export class CallProfile {
     this.events.push(event)
   }
 
-  envelope(started: number, decoded: number, handled: number, done: number): ProfilingEnvelope {
+  /** performance.now() when the call arrived, was decoded, and its handler was done (set by the router). */
+  started = 0
+  decoded = 0
+  handled = 0
+
+  envelopeParts(): Omit<WireProfiling, 'serverBreakdown'> {
+    return { events: this.events, delegationBreakdown: this.delegationBreakdown, call: this.call(0) }
+  }
+
+  envelopeAt(done: number): WireProfiling {
+    return this.envelope(this.started, this.decoded, this.handled, done)
+  }
+
+  /** The envelope of the call, its own `rpc` event (op = the method, ms = totalServerMs) in compact form (see WireProfiling). */
+  envelope(started: number, decoded: number, handled: number, done: number): WireProfiling {
     const handlerMs = Math.max(0, handled - decoded - this.queueMs)
     const totalServerMs = done - started
-    this.emit(this.method, 'rpc', { ts: Date.now() - totalServerMs, ms: totalServerMs })
     return {
       serverBreakdown: {
         decodeMs: decoded - started,
@@ -312,8 +333,13 @@ export class CallProfile {
         totalServerMs
       },
       events: this.events,
-      delegationBreakdown: this.delegationBreakdown
+      delegationBreakdown: this.delegationBreakdown,
+      call: this.call(Date.now() - totalServerMs)
     }
+  }
+
+  private call(ts: number): WireProfiling['call'] {
+    return { profileId: this.profileId, ts, peer: this.sendPeer ? this.peer : undefined }
   }
 }
 
