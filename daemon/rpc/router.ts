@@ -277,6 +277,10 @@ export class CallProfile implements EnvelopeSource {
   readonly events: OperationEvent[] = []
   queueMs = 0
   delegationBreakdown: DelegationBreakdown | undefined = undefined
+  /** performance.now() when the call arrived, was decoded, and its handler was done (set by the router). */
+  started = 0
+  decoded = 0
+  handled = 0
   /** Whether the envelope carries this daemon's key: only where the caller cannot know it. */
   private readonly sendPeer: boolean
 
@@ -306,11 +310,6 @@ export class CallProfile implements EnvelopeSource {
     if (fields.bytes !== undefined) event.bytes = fields.bytes
     this.events.push(event)
   }
-
-  /** performance.now() when the call arrived, was decoded, and its handler was done (set by the router). */
-  started = 0
-  decoded = 0
-  handled = 0
 
   envelopeParts(): Omit<WireProfiling, 'serverBreakdown'> {
     return { events: this.events, delegationBreakdown: this.delegationBreakdown, call: this.call(0) }
