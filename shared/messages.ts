@@ -184,7 +184,8 @@ export function completeEnvelope(wire: WireProfiling, side: CallSide): Profiling
     kind: 'rpc',
     profileId: call.profileId,
     traceId: side.traceId ?? call.profileId,
-    peer: call.peer ?? side.daemon ?? 'unknown',
+    // The key the connection reached, where there is one: a daemon cannot name another peer as itself.
+    peer: side.daemon ?? call.peer ?? 'unknown',
     hop: side.hop,
     ts: call.ts,
     ms: serverBreakdown.totalServerMs,

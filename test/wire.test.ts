@@ -258,6 +258,7 @@ test('the daemon’s own rpc event of a call travels as its profile id and start
   const local = completeEnvelope(wire('sent-key'), { method: 'ping', traceId: 'caller-trace', hop: 0, daemon: null })
   t.is(local.events[1].peer, 'sent-key', 'over the control socket the daemon says who it is')
   t.is(local.events[1].traceId, 'caller-trace', 'a trace of the caller’s is kept')
+  t.is(completeEnvelope(wire('claimed-key'), { method: 'ping', traceId: undefined, hop: 0, daemon: 'daemon-key' }).events[1].peer, 'daemon-key', 'over the swarm the key the connection reached, whatever the daemon claims')
   t.absent('delegationBreakdown' in local)
   const delegated = completeEnvelope({ ...wire(), delegationBreakdown: { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 } }, { method: 'embed', traceId: undefined, hop: 0, daemon: 'd' })
   t.alike(delegated.delegationBreakdown, { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 })
