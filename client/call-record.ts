@@ -1,19 +1,10 @@
-import crypto from 'node:crypto'
 import type { ProfilingEnvelope } from '../shared/messages.ts'
 import type { CallRecord } from '../shared/profiler/types.ts'
+import { newTraceId } from '../shared/profiler/ids.ts'
 import type { RpcResult } from './rpc-call.ts'
 
 /** A result that carries the daemon's profiling envelope when the call asked for it. */
 export type Profiled<T> = T & { __profiling?: ProfilingEnvelope }
-
-// Ids: a random prefix per process and a counter: unique, without a random draw per call.
-const ID_PREFIX = crypto.randomBytes(6).toString('hex')
-let idCounter = 0
-
-/** A fresh trace or profile id (20 hex characters). */
-export function newTraceId(): string {
-  return ID_PREFIX + (idCounter++ % 0xffffffff).toString(16).padStart(8, '0')
-}
 
 /**
  * The client's record of one profiled call, from its timing and the daemon's envelope. Without a

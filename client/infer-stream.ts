@@ -14,7 +14,8 @@ import {
 import type { Transport } from './qvac-client.ts'
 import { delegateTarget, type DelegateInput } from './delegate-input.ts'
 import type { Profiler } from './profiler/profiler.ts'
-import { callRecord, newTraceId } from './call-record.ts'
+import { callRecord } from './call-record.ts'
+import { newTraceId } from '../shared/profiler/ids.ts'
 import { checkFinite, checkString, checkUint } from './check-input.ts'
 
 export interface InferInput {

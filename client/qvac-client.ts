@@ -29,6 +29,7 @@ import { Profiler } from './profiler/profiler.ts'
 import { delegateTarget, type DelegateInput } from './delegate-input.ts'
 import type { DownloadProgress } from '../shared/download-stats.ts'
 import { callRecord, type Profiled } from './call-record.ts'
+import { epochMs } from '../shared/profiler/clock.ts'
 import { checkBoolean, checkString, checkUint } from './check-input.ts'
 
 /** One open channel to a daemon, as a connector makes it (swarm or control socket). */
@@ -202,7 +203,7 @@ export class QvacClient extends EventEmitter {
     // Without a trace of the caller's, the daemon starts one (its events carry it back): no id to
     // make or send here.
     const started = performance.now()
-    const ts = Date.now()
+    const ts = epochMs(started)
     const next = this.transportFor(opts, guard)
     const transport = next instanceof Promise ? await next : next
     const result = await callRpc(transport, method, body, guard, { profiling: true, traceId: opts.traceId, hop: opts.hop })

@@ -13,6 +13,7 @@ import type {
   OperationKind,
   ServerBreakdown
 } from './profiler/types.ts'
+import { ID_TEXT_LENGTH, writeIdText } from './profiler/ids.ts'
 
 /**
  * The leading flags uint of a message: bit i set when optional field i is present. Preencode and
@@ -241,12 +242,23 @@ export function encodeResponse(body: Buffer | WireError, profiling?: WireProfili
   return state.buffer as Buffer
 }
 
-/** A profiled call's envelope to come, as encodeProfiledResponse takes it. */
+/**
+ * A profiled call's envelope to come, as encodeProfiledResponse takes it: its parts, with no
+ * envelope object made, and its profile id as a number whose text is written straight into the
+ * response (a call whose handler emits no event never makes the string).
+ */
 export interface EnvelopeSource {
-  /** The envelope's parts known before the body is encoded, to size the buffer (its breakdown is not). */
-  envelopeParts(): Omit<WireProfiling, 'serverBreakdown'>
-  /** The envelope, once the body is encoded at `done` (performance.now()). */
-  envelopeAt(done: number): WireProfiling
+  /** Events of the call's work (see WireProfiling). */
+  readonly events: OperationEvent[]
+  readonly delegationBreakdown: DelegationBreakdown | undefined
+  /** The call's profile id, a number of shared/profiler/ids.ts (idText() is the id). */
+  readonly profileNumber: number
+  /** The daemon's key where the caller cannot know it (see WireProfiling), else undefined. */
+  readonly sentPeer: string | undefined
+  /** Ends the call's timing once its response is encoded, at `done` (performance.now()): its breakdown. */
+  finish(done: number): ServerBreakdown
+  /** The call's start (epoch ms), once finished. */
+  readonly startedAt: number
 }
 
 /**
@@ -257,14 +269,15 @@ export interface EnvelopeSource {
 export function encodeProfiledResponse<T>(body: Encoding<T>, value: T, profile: EnvelopeSource): Buffer {
   const state = c.state()
   body.preencode(state, value)
-  const bound = 1 + state.end + envelopeBound(profile.envelopeParts())
+  const bound = 1 + state.end + envelopeBound(profile.events, profile.sentPeer)
   const buffer = Buffer.allocUnsafe(bound)
   state.buffer = buffer
-  state.start = 0
+  state.start = 1
   state.end = bound
-  c.uint.encode(state, 2)
+  buffer[0] = 2 // flags: a value, then the envelope (the flags uint is one byte below 253)
   body.encode(state, value)
-  profilingEnvelope.encode(state, profile.envelopeAt(performance.now()))
+  const breakdown = profile.finish(performance.now())
+  encodeEnvelope(state, breakdown, profile.events, profile.profileNumber, profile.startedAt, profile.sentPeer, profile.delegationBreakdown)
   return buffer.subarray(0, state.start)
 }
 
@@ -356,9 +369,9 @@ function namedValuesBound(m: Record<string, number | string>): number {
 }
 
 /** An upper bound of the envelope's encoded size, from string lengths only (no pass over the bytes). */
-function envelopeBound(m: Omit<WireProfiling, 'serverBreakdown'>): number {
-  let n = 1 + 5 * 9 + 9 + 25 + stringBound(m.call.profileId) + 8 + (m.call.peer === undefined ? 0 : stringBound(m.call.peer))
-  for (const e of m.events) {
+function envelopeBound(events: OperationEvent[], peer: string | undefined): number {
+  let n = 1 + 5 * 9 + 9 + 25 + 1 + ID_TEXT_LENGTH + 8 + (peer === undefined ? 0 : stringBound(peer))
+  for (const e of events) {
     n += 1 + stringBound(e.op) + 9 + stringBound(e.profileId) + stringBound(e.traceId) + stringBound(e.peer) + 9 + 16 + 9
     n += namedValuesBound(e.gauges) + namedValuesBound(e.tags)
   }
@@ -422,11 +435,35 @@ const nanoseconds: Encoding<number> = {
     c.uint.preencode(state, ms > 0 ? Math.round(ms * 1e6) : 0)
   },
   encode(state, ms) {
-    c.uint.encode(state, ms > 0 ? Math.round(ms * 1e6) : 0)
+    state.start = writeNanoseconds(state.buffer as Buffer, state.start, ms)
   },
   decode(state) {
     return c.uint.decode(state) / 1e6
   }
+}
+
+/** nanoseconds.encode at `at` of a Buffer; returns the offset after it. */
+function writeNanoseconds(buffer: Buffer, at: number, ms: number): number {
+  const n = ms > 0 ? Math.round(ms * 1e6) : 0
+  if (n <= 0xfc) {
+    buffer[at] = n
+    return at + 1
+  }
+  if (n <= 0xffff) {
+    buffer[at] = 0xfd
+    buffer[at + 1] = n & 0xff
+    buffer[at + 2] = n >>> 8
+    return at + 3
+  }
+  if (n <= 0xffffffff) {
+    buffer[at] = 0xfe
+    buffer.writeUInt32LE(n, at + 1)
+    return at + 5
+  }
+  buffer[at] = 0xff
+  buffer.writeUInt32LE(n % 0x100000000, at + 1)
+  buffer.writeUInt32LE(Math.floor(n / 0x100000000), at + 5)
+  return at + 9
 }
 
 const serverBreakdown: Encoding<ServerBreakdown> = {
@@ -487,13 +524,7 @@ const profilingEnvelope: Encoding<WireProfiling> = {
     if (m.delegationBreakdown) delegationBreakdown.preencode(state, m.delegationBreakdown)
   },
   encode(state, m) {
-    c.uint.encode(state, (m.delegationBreakdown ? 1 : 0) | (m.call.peer !== undefined ? 2 : 0))
-    serverBreakdown.encode(state, m.serverBreakdown)
-    operationEvents.encode(state, m.events)
-    c.string.encode(state, m.call.profileId)
-    float64.encode(state, m.call.ts)
-    if (m.call.peer !== undefined) c.string.encode(state, m.call.peer)
-    if (m.delegationBreakdown) delegationBreakdown.encode(state, m.delegationBreakdown)
+    encodeEnvelope(state, m.serverBreakdown, m.events, m.call.profileId, m.call.ts, m.call.peer, m.delegationBreakdown)
   },
   decode(state) {
     const flags = c.uint.decode(state)
@@ -506,6 +537,49 @@ const profilingEnvelope: Encoding<WireProfiling> = {
     if (flags & 1) envelope.delegationBreakdown = delegationBreakdown.decode(state)
     return envelope
   }
+}
+
+/**
+ * The envelope's bytes, from a WireProfiling or straight from a call's parts (encodeProfiledResponse).
+ * A profile id given as a number (shared/profiler/ids.ts) is written as its text, the same bytes.
+ */
+function encodeEnvelope(
+  state: State,
+  breakdown: ServerBreakdown,
+  events: OperationEvent[],
+  profileId: string | number,
+  ts: number,
+  peer: string | undefined,
+  delegation: DelegationBreakdown | undefined
+): void {
+  // What every profiled call writes goes byte by byte, without a codec call per field: this runs
+  // once per call with its code out of the caches, where each function reached costs most.
+  const buffer = state.buffer as Buffer
+  let at = state.start
+  buffer[at++] = (delegation ? 1 : 0) | (peer !== undefined ? 2 : 0)
+  at = writeNanoseconds(buffer, at, breakdown.decodeMs)
+  at = writeNanoseconds(buffer, at, breakdown.queueMs)
+  at = writeNanoseconds(buffer, at, breakdown.handlerMs)
+  at = writeNanoseconds(buffer, at, breakdown.encodeMs)
+  at = writeNanoseconds(buffer, at, breakdown.totalServerMs)
+  if (events.length === 0) buffer[at++] = 0
+  else {
+    state.start = at
+    operationEvents.encode(state, events)
+    at = state.start
+  }
+  if (typeof profileId === 'number') {
+    buffer[at++] = ID_TEXT_LENGTH // its length, a one-byte uint
+    at = writeIdText(buffer, at, profileId)
+  } else {
+    state.start = at
+    c.string.encode(state, profileId)
+    at = state.start
+  }
+  buffer.writeDoubleLE(ts, at)
+  state.start = at + 8
+  if (peer !== undefined) c.string.encode(state, peer)
+  if (delegation) delegationBreakdown.encode(state, delegation)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import test from 'brittle'
 import { parsePrometheusText } from './helpers/openmetrics.ts'
-import { Profiler, MAX_RECORDS, MAX_METRICS } from '../client/profiler/profiler.ts'
+import { Profiler, MAX_RECORDS, MAX_METRICS, RECORD_DELAY_MS } from '../client/profiler/profiler.ts'
+import { epochMs } from '../shared/profiler/clock.ts'
 import { QuantileSketch, MAX_BUCKETS } from '../shared/profiler/sketch.ts'
 import { metricType } from '../shared/profiler/metric-types.ts'
 import { OPERATION_EVENT_KEY, type CallRecord, type OperationEvent } from '../shared/profiler/types.ts'
@@ -483,7 +484,7 @@ test('exportOpenMetrics is summaries in base units that a Prometheus parser read
   t.ok(profiler.exportOpenMetrics('my-app').includes('# TYPE my_app_infer_wait_seconds summary'), 'the prefix is sanitized')
 })
 
-test('recordLater aggregates after the caller goes on: after the loop has sent what the caller wrote, or before any read, in order', async (t) => {
+test('recordLater aggregates after the caller goes on: a batch a few ms later, after the loop has sent what the caller wrote, or before any read, in order', async (t) => {
   const profiler = new Profiler()
   profiler.enable({ mode: 'verbose' })
   const seen: string[] = []
@@ -492,9 +493,11 @@ test('recordLater aggregates after the caller goes on: after the loop has sent w
   profiler.recordLater(call({ profileId: 'b' }))
   t.alike(seen, [], 'nothing aggregated inside the call')
   await new Promise((resolve) => setImmediate(resolve))
-  t.alike(seen, [], 'not in the next check phase: the loop first goes round to where UDX sends what the caller wrote')
   await new Promise((resolve) => setImmediate(resolve))
-  t.alike(seen, ['a', 'b'], 'aggregated in the turn after it')
+  t.alike(seen, [], 'not on the next turns of the loop: one batch per RECORD_DELAY_MS, not a turn per call')
+  await new Promise((resolve) => setTimeout(resolve, RECORD_DELAY_MS))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.alike(seen, ['a', 'b'], 'aggregated once the delay has passed, in order')
 
   profiler.recordLater(call({ profileId: 'c', clientTotalMs: 7 }))
   t.is(profiler.metric('infer.clientTotalMs')?.last, 7, 'a read aggregates first')
@@ -508,7 +511,7 @@ test('recordLater aggregates after the caller goes on: after the loop has sent w
   profiler.enable()
   profiler.recordLater(call({ profileId: 'g' }))
   profiler.reset()
-  await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setTimeout(resolve, RECORD_DELAY_MS * 2))
   t.alike(seen, ['a', 'b', 'c', 'd', 'e'], 'off records nothing; reset drops what was not aggregated yet')
 
   for (let i = 0; i < 1000; i++) profiler.recordLater(call({ profileId: `x${i}` }))
@@ -527,4 +530,16 @@ test('recordLater: a listener that throws loses no record and throws from the re
   t.exception(() => profiler.metric('infer.clientTotalMs'), /listener bug/)
   t.is(calls, 2)
   t.is(profiler.metric('infer.clientTotalMs')?.count, 2, 'both aggregated')
+})
+
+test('epochMs: a performance.now() reading as the wall clock, to the millisecond, without a read of its own', (t) => {
+  const before = Date.now()
+  const now = performance.now()
+  const at = epochMs(now)
+  const after = Date.now()
+  t.ok(at >= before - 1 && at <= after + 1, `${at} within [${before}, ${after}] ± 1 ms`)
+  t.ok(Math.abs(epochMs(now - 250) - (at - 250)) < 1e-6, 'earlier readings, the same offset')
+  t.ok(Math.abs(epochMs(now + 0.5) - (at + 0.5)) < 1e-6, 'within the second, no new read')
+  const later = epochMs(now + 5000)
+  t.ok(Math.abs(later - (Date.now() + 5000 - (performance.now() - now))) <= 2, 'read again once a second has passed')
 })

@@ -85,8 +85,8 @@ test('the client profiler records loadModel and a stream with the gauges and tag
   t.is(inference?.gauges.generatedTokens, 16)
   t.ok(envelope && envelope.events.every((e) => e.traceId === inference?.traceId), 'one trace id for the call')
 
-  // The client hands records over after the call returns: listeners run at the next turn of the
-  // event loop, or as soon as anything reads the profiler.
+  // The client hands records over after the call returns: listeners run a few ms later, or as
+  // soon as anything reads the profiler.
   const exported = client.profiler.exportJSON()
   t.alike(records, ['loadModel', 'infer'])
   for (const name of ['loadModel.clientTotalMs', 'loadModel.clientOverheadMs', 'loadModel.server.totalServerMs', 'loadModel.totalLoadTime', 'infer.clientTotalMs', 'infer.timeToFirstToken', 'infer.tokensPerSecond']) {

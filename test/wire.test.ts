@@ -18,6 +18,7 @@ import {
 import type { Encoder as Encoding } from 'compact-encoding'
 import { QvacError, ErrorCode, toWireError } from '../shared/errors.ts'
 import { topicFromName, parseKey, formatKey } from '../shared/keys.ts'
+import { idText, ID_TEXT_LENGTH, newTraceId, nextId, writeIdText } from '../shared/profiler/ids.ts'
 
 test('status response round-trips through its codec', (t) => {
   const status: DaemonStatus = {
@@ -204,8 +205,27 @@ test('an infer request with every optional field round-trips', (t) => {
   t.alike(c.decode(inferRequest, c.encode(inferRequest, req)), req)
 })
 
+test('an id written from its number is its text: 20 lowercase hex characters, the top of the counter included', (t) => {
+  const ids = [0, 1, 0xabc, 0x7fffffff, 0x80000000, 0xfffffffe, nextId()]
+  for (const id of ids) {
+    const text = idText(id)
+    t.is(text.length, ID_TEXT_LENGTH)
+    t.ok(/^[0-9a-f]{20}$/.test(text), text)
+    t.is(text.slice(-8), id.toString(16).padStart(8, '0'))
+    const buffer = Buffer.alloc(ID_TEXT_LENGTH + 4, 0xee)
+    t.is(writeIdText(buffer, 2, id), 2 + ID_TEXT_LENGTH)
+    t.is(buffer.toString('latin1', 2, 2 + ID_TEXT_LENGTH), text)
+    t.alike([buffer[0], buffer[1], buffer[22], buffer[23]], [0xee, 0xee, 0xee, 0xee], 'nothing written outside it')
+  }
+  const a = newTraceId()
+  const b = newTraceId()
+  t.not(a, b, 'every id is new')
+  t.is(a.slice(0, 12), b.slice(0, 12), 'one prefix per process')
+})
+
 test('a profiled response is the frame codec’s bytes: sized from string lengths, any UTF-8, named values as own keys', (t) => {
   const body = c.encode(pingResponse, { time: 1_700_000_000_000, version: '0.1.0', protocolVersion: 1 }) as Buffer
+  const id = nextId()
   const gauges: Record<string, number> = { totalLoadTime: 12.5, 'naïve ☃ 😀': 1 }
   Object.defineProperty(gauges, '__proto__', { value: 7, enumerable: true, writable: true, configurable: true })
   const profiling: WireProfiling = {
@@ -215,11 +235,20 @@ test('a profiled response is the frame codec’s bytes: sized from string length
       { op: 'embed', kind: 'inference', profileId: 'p', traceId: 't', peer: 'local', hop: 0, ts: 3, ms: 0.25, gauges: {}, tags: {} }
     ],
     delegationBreakdown: { connectionMs: 1, serverWaitMs: 2, totalDelegationMs: 3 },
-    call: { profileId: 'p', ts: 3, peer: 'ключ' }
+    call: { profileId: idText(id), ts: 3, peer: 'ключ' }
   }
   const frame = responseFrame(pingResponse)
   const value = c.decode(pingResponse, body)
-  const profiled = (m: WireProfiling) => encodeProfiledResponse(pingResponse, value, { envelopeParts: () => m, envelopeAt: () => m })
+  // The daemon's side: the envelope's parts, the profile id as its number.
+  const profiled = (m: WireProfiling) =>
+    encodeProfiledResponse(pingResponse, value, {
+      events: m.events,
+      delegationBreakdown: m.delegationBreakdown,
+      profileNumber: id,
+      sentPeer: m.call.peer,
+      finish: () => m.serverBreakdown,
+      startedAt: m.call.ts
+    })
   const fast = profiled(profiling)
   t.alike(fast, c.encode(frame, { ok: true, value, profiling }), 'the same bytes as the generic encoder')
   const decoded = c.decode(frame, fast)
@@ -237,9 +266,9 @@ test('a profiled response is the frame codec’s bytes: sized from string length
     decodeMs: 0.012346, queueMs: 0, handlerMs: 0, encodeMs: 4321.5, totalServerMs: 0
   }, 'durations travel as whole nanoseconds; none is negative or NaN')
 
-  // The last event's tag count, before the call's fields (profile id 2 bytes, ts 8, peer 9) and
+  // The last event's tag count, before the call's fields (profile id 21 bytes, ts 8, peer 9) and
   // the 24-byte delegation breakdown, forged to 2^31 - 1.
-  const tail = 2 + 8 + 9 + 24
+  const tail = 21 + 8 + 9 + 24
   t.is(fast[fast.length - tail - 1], 0)
   const forge = (count: number[]) => Buffer.concat([fast.subarray(0, fast.length - tail - 1), Buffer.from(count), fast.subarray(fast.length - tail)])
   t.exception(() => c.decode(frame, forge([0xfe, 0xff, 0xff, 0xff, 0x7f])), /too big/, 'a forged count is refused before any work')

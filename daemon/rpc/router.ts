@@ -22,9 +22,10 @@ import {
 } from '../../shared/messages.ts'
 import type { Logger } from '../log.ts'
 import { formatKey } from '../../shared/keys.ts'
-import type { DelegationBreakdown, OperationEvent, OperationKind } from '../../shared/profiler/types.ts'
+import type { DelegationBreakdown, OperationEvent, OperationKind, ServerBreakdown } from '../../shared/profiler/types.ts'
 import { Profiler } from '../../client/profiler/profiler.ts'
-import { newTraceId } from '../../client/call-record.ts'
+import { idText, nextId } from '../../shared/profiler/ids.ts'
+import { epochMs } from '../../shared/profiler/clock.ts'
 import { StreamTable } from '../stream/stream-table.ts'
 
 /** Who a call came from: a swarm peer, or the local control socket. */
@@ -162,8 +163,6 @@ export class RpcRouter {
     active.add(call)
     let timer: NodeJS.Timeout | null = null
     let profile: CallProfile | null = null
-    let decoded = started
-    let handled = started
 
     let body: Buffer | WireError | null = null
     let response: Buffer | null = null
@@ -179,9 +178,10 @@ export class RpcRouter {
       }
       const { timeoutMs, hop = 0 } = request.header
       if (request.header.profiling) {
-        decoded = performance.now()
         // A caller over the swarm knows this daemon's key (its connection reached it); a local one does not.
         profile = new CallProfile(request.header.traceId, hop, this.localPeer, caller.publicKey === null)
+        profile.started = started
+        profile.decoded = performance.now()
       }
       if (timeoutMs !== undefined) {
         timer = setTimeout(
@@ -197,14 +197,11 @@ export class RpcRouter {
         // The common path: one encode of the whole frame, no breakdown to time.
         response = c.encode(route.frame, { ok: true, value }) as Buffer
       } else {
-        handled = performance.now()
-        profile.started = started
-        profile.decoded = decoded
-        profile.handled = handled
+        profile.handled = performance.now()
         response = encodeProfiledResponse(route.body, value, profile)
       }
     } catch (err) {
-      if (profile && handled === started) handled = performance.now()
+      if (profile && profile.handled === 0) profile.handled = performance.now()
       stats.errors++
       if (!(err instanceof QvacError)) this.log.child(callFields(caller, method)).error('call failed unexpectedly', err)
       body = toWireError(err, this.exposeErrors)
@@ -214,14 +211,15 @@ export class RpcRouter {
       active.delete(call)
       caller.inFlight--
     }
-    const done = performance.now()
+    // A profiled response took its time as it was encoded: the same instant ends the call here.
+    const done = response !== null && profile !== null ? profile.finishedAt : performance.now()
     this.metrics.observe(route.latencyMetric, done - started)
     if (this.log.level === 'debug' || this.log.level === 'trace') {
       const error = body !== null && !Buffer.isBuffer(body) ? body.name : undefined
       this.log.child(callFields(caller, method)).debug('call', { ms: Number((done - started).toFixed(2)), error })
     }
     if (response) return response
-    return encodeResponse(body as Buffer | WireError, profile?.envelope(started, decoded, handled, done))
+    return encodeResponse(body as Buffer | WireError, profile?.envelope(done))
   }
 }
 
@@ -266,30 +264,49 @@ function notify<E extends EventName>(rpc: ProtomuxRPC, event: E, value: EventOf<
 
 /**
  * What one profiled call collects on the daemon: the operation events its handler emits and the
- * breakdown of its time. Exists only when the caller asked for profiling.
+ * breakdown of its time. Exists only when the caller asked for profiling. Its profile id is a
+ * number until something asks for the text (an event of the handler's, an error's envelope): a
+ * profiled response writes the text from the number.
  */
-export class CallProfile implements EnvelopeSource {
-  readonly traceId: string
-  readonly profileId: string
+export class CallProfile implements EnvelopeSource, ServerBreakdown {
+  readonly profileNumber: number
   readonly hop: number
   readonly peer: string
   /** Events of the call's work (the handler's, a provider's); the call's own `rpc` event goes in the envelope's compact form. */
   readonly events: OperationEvent[] = []
   queueMs = 0
   delegationBreakdown: DelegationBreakdown | undefined = undefined
-  /** performance.now() when the call arrived, was decoded, and its handler was done (set by the router). */
+  /** performance.now() when the call arrived, was decoded, its handler was done, and its response encoded (set by the router and finish()). */
   started = 0
   decoded = 0
   handled = 0
-  /** Whether the envelope carries this daemon's key: only where the caller cannot know it. */
-  private readonly sendPeer: boolean
+  finishedAt = 0
+  /** The call's start (epoch ms) and its breakdown, set by finish(). */
+  startedAt = 0
+  decodeMs = 0
+  handlerMs = 0
+  encodeMs = 0
+  totalServerMs = 0
+  /** This daemon's key in the envelope, only where the caller cannot know it. */
+  readonly sentPeer: string | undefined
+  private readonly callerTrace: string | undefined
+  private idText: string | null = null
 
   constructor(traceId: string | undefined, hop: number, peer: string, sendPeer = true) {
-    this.profileId = newTraceId()
-    this.traceId = traceId ?? this.profileId
+    this.profileNumber = nextId()
+    this.callerTrace = traceId
     this.hop = hop
     this.peer = peer
-    this.sendPeer = sendPeer
+    this.sentPeer = sendPeer ? peer : undefined
+  }
+
+  get profileId(): string {
+    return (this.idText ??= idText(this.profileNumber))
+  }
+
+  /** The caller's trace, else the one this call starts: its profile id. */
+  get traceId(): string {
+    return this.callerTrace ?? this.profileId
   }
 
   /** Records an operation done here (hop and peer of this daemon). */
@@ -311,34 +328,26 @@ export class CallProfile implements EnvelopeSource {
     this.events.push(event)
   }
 
-  envelopeParts(): Omit<WireProfiling, 'serverBreakdown'> {
-    return { events: this.events, delegationBreakdown: this.delegationBreakdown, call: this.call(0) }
+  /** Ends the call at `done`: its breakdown is this profile's own fields (no object made per call). */
+  finish(done: number): ServerBreakdown {
+    this.finishedAt = done
+    this.startedAt = epochMs(this.started)
+    this.decodeMs = this.decoded - this.started
+    this.handlerMs = Math.max(0, this.handled - this.decoded - this.queueMs)
+    this.encodeMs = done - this.handled
+    this.totalServerMs = done - this.started
+    return this
   }
 
-  envelopeAt(done: number): WireProfiling {
-    return this.envelope(this.started, this.decoded, this.handled, done)
-  }
-
-  /** The envelope of the call, its own `rpc` event (op = the method, ms = totalServerMs) in compact form (see WireProfiling). */
-  envelope(started: number, decoded: number, handled: number, done: number): WireProfiling {
-    const handlerMs = Math.max(0, handled - decoded - this.queueMs)
-    const totalServerMs = done - started
+  /** The envelope as a whole (an error's response), the call ended at `done`. */
+  envelope(done: number): WireProfiling {
+    const { decodeMs, queueMs, handlerMs, encodeMs, totalServerMs } = this.finish(done)
     return {
-      serverBreakdown: {
-        decodeMs: decoded - started,
-        queueMs: this.queueMs,
-        handlerMs,
-        encodeMs: done - handled,
-        totalServerMs
-      },
+      serverBreakdown: { decodeMs, queueMs, handlerMs, encodeMs, totalServerMs },
       events: this.events,
       delegationBreakdown: this.delegationBreakdown,
-      call: this.call(Date.now() - totalServerMs)
+      call: { profileId: this.profileId, ts: this.startedAt, peer: this.sentPeer }
     }
-  }
-
-  private call(ts: number): WireProfiling['call'] {
-    return { profileId: this.profileId, ts, peer: this.sendPeer ? this.peer : undefined }
   }
 }
 
