@@ -435,15 +435,15 @@ const nanoseconds: Encoding<number> = {
     c.uint.preencode(state, ms > 0 ? Math.round(ms * 1e6) : 0)
   },
   encode(state, ms) {
-    state.start = writeNanoseconds(state.buffer as Buffer, state.start, ms)
+    state.start = writeNanoseconds(state.buffer as Uint8Array, state.start, ms)
   },
   decode(state) {
     return c.uint.decode(state) / 1e6
   }
 }
 
-/** nanoseconds.encode at `at` of a Buffer; returns the offset after it. */
-function writeNanoseconds(buffer: Buffer, at: number, ms: number): number {
+/** nanoseconds.encode at `at` (c.uint's bytes, written by hand); returns the offset after it. */
+function writeNanoseconds(buffer: Uint8Array, at: number, ms: number): number {
   const n = ms > 0 ? Math.round(ms * 1e6) : 0
   if (n <= 0xfc) {
     buffer[at] = n
@@ -451,19 +451,22 @@ function writeNanoseconds(buffer: Buffer, at: number, ms: number): number {
   }
   if (n <= 0xffff) {
     buffer[at] = 0xfd
-    buffer[at + 1] = n & 0xff
-    buffer[at + 2] = n >>> 8
+    writeLittleEndian(buffer, at + 1, n, 2)
     return at + 3
   }
   if (n <= 0xffffffff) {
     buffer[at] = 0xfe
-    buffer.writeUInt32LE(n, at + 1)
+    writeLittleEndian(buffer, at + 1, n, 4)
     return at + 5
   }
   buffer[at] = 0xff
-  buffer.writeUInt32LE(n % 0x100000000, at + 1)
-  buffer.writeUInt32LE(Math.floor(n / 0x100000000), at + 5)
+  writeLittleEndian(buffer, at + 1, n % 0x100000000, 4)
+  writeLittleEndian(buffer, at + 5, Math.floor(n / 0x100000000), 4)
   return at + 9
+}
+
+function writeLittleEndian(buffer: Uint8Array, at: number, n: number, bytes: number): void {
+  for (let i = 0; i < bytes; i++, n = Math.floor(n / 256)) buffer[at + i] = n & 0xff
 }
 
 const serverBreakdown: Encoding<ServerBreakdown> = {
@@ -554,7 +557,7 @@ function encodeEnvelope(
 ): void {
   // What every profiled call writes goes byte by byte, without a codec call per field: this runs
   // once per call with its code out of the caches, where each function reached costs most.
-  const buffer = state.buffer as Buffer
+  const buffer = state.buffer as Uint8Array
   let at = state.start
   buffer[at++] = (delegation ? 1 : 0) | (peer !== undefined ? 2 : 0)
   at = writeNanoseconds(buffer, at, breakdown.decodeMs)
@@ -576,8 +579,8 @@ function encodeEnvelope(
     c.string.encode(state, profileId)
     at = state.start
   }
-  buffer.writeDoubleLE(ts, at)
-  state.start = at + 8
+  state.start = at
+  float64.encode(state, ts)
   if (peer !== undefined) c.string.encode(state, peer)
   if (delegation) delegationBreakdown.encode(state, delegation)
 }

@@ -261,10 +261,20 @@ test('a profiled response is the frame codec’s bytes: sized from string length
   const { peer: _, ...local } = profiling.call
   t.alike(c.decode(frame, profiled({ ...profiling, call: local })).profiling?.call, local, 'no peer when none was sent')
 
+  const plainBytes = (m: WireProfiling) => {
+    const state = c.state()
+    frame.preencode(state, { ok: true, value, profiling: m })
+    state.buffer = new Uint8Array(state.end)
+    frame.encode(state, { ok: true, value, profiling: m })
+    return Buffer.from(state.buffer)
+  }
+  t.alike(plainBytes(profiling), fast, 'the same bytes into a plain Uint8Array (no Buffer methods on the way)')
+
   const durations = { decodeMs: 0.0123456, queueMs: -1, handlerMs: NaN, encodeMs: 4321.5, totalServerMs: 1e-7 }
   t.alike(c.decode(frame, profiled({ ...profiling, serverBreakdown: durations })).profiling?.serverBreakdown, {
     decodeMs: 0.012346, queueMs: 0, handlerMs: 0, encodeMs: 4321.5, totalServerMs: 0
   }, 'durations travel as whole nanoseconds; none is negative or NaN')
+  t.alike(plainBytes({ ...profiling, serverBreakdown: durations }), profiled({ ...profiling, serverBreakdown: durations }), 'every uint width, the same bytes either way')
 
   // The last event's tag count, before the call's fields (profile id 21 bytes, ts 8, peer 9) and
   // the 24-byte delegation breakdown, forged to 2^31 - 1.

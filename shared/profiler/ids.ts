@@ -31,7 +31,7 @@ export function newTraceId(): string {
 }
 
 /** Writes idText(id) as ASCII at `at`; returns the offset after it. */
-export function writeIdText(buffer: Buffer, at: number, id: number): number {
+export function writeIdText(buffer: Uint8Array, at: number, id: number): number {
   for (let i = 0; i < PREFIX_BYTES.length; i++) buffer[at + i] = PREFIX_BYTES[i]
   at += PREFIX_BYTES.length
   for (let i = 7; i >= 0; i--) {
