@@ -3,9 +3,8 @@ import type { BenchModel, BenchModelName } from './models.ts'
 
 /** Fixed iteration counts per mode: the same work every run, so runs compare. */
 export interface BenchSettings {
-  /** Round trips per side in the rpc scenario, in interleaved batches. */
+  /** Round trips per side in the rpc scenario, the sides taking turns one round trip each. */
   rpcCalls: number
-  rpcBatch: number
   /** Streams per side and model, after one warm-up stream per side. */
   streams: Record<BenchModelName, number>
   maxTokens: Record<BenchModelName, number>
@@ -28,7 +27,6 @@ export interface BenchSettings {
 export const SETTINGS: Record<'quick' | 'full', BenchSettings> = {
   quick: {
     rpcCalls: 1000,
-    rpcBatch: 100,
     streams: { tiny: 5, large: 3 },
     maxTokens: { tiny: 128, large: 32 },
     models: ['tiny', 'large'],
@@ -43,7 +41,6 @@ export const SETTINGS: Record<'quick' | 'full', BenchSettings> = {
   },
   full: {
     rpcCalls: 5000,
-    rpcBatch: 250,
     streams: { tiny: 20, large: 8 },
     maxTokens: { tiny: 128, large: 64 },
     models: ['tiny', 'large'],

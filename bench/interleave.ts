@@ -24,3 +24,9 @@ export async function interleave(sides: Record<string, () => Promise<StreamSampl
   }
   return samples
 }
+
+/** Every order of `items` (3 sides: 6 orders, so each side runs first, second and last equally often). */
+export function permutations<T>(items: T[]): T[][] {
+  if (items.length <= 1) return [items]
+  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]))
+}

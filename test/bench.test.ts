@@ -5,6 +5,7 @@ import { quantile, ratio, summarize } from '../bench/stats.ts'
 import { compareReports, loadReport, saveReport } from '../bench/report.ts'
 import { comparisonToText, reportToText } from '../bench/print.ts'
 import { benchmark } from '../bench/run.ts'
+import { permutations } from '../bench/interleave.ts'
 import { emptyBenchCache, fakeReport } from './helpers/bench-report.ts'
 import { execFileSync } from 'node:child_process'
 
@@ -71,12 +72,21 @@ test('the terminal report shows the machine, phases, ratios with goals and what 
   t.ok(text.includes('unavailable: profiling-on column: not measured in this fixture'))
 })
 
+test('the rpc scenario takes its sides in every order equally often', (t) => {
+  const orders = permutations(['a', 'b', 'c'])
+  t.is(orders.length, 6)
+  t.is(new Set(orders.map((o) => o.join(''))).size, 6, 'no order twice')
+  t.ok(orders.every((o) => [...o].sort().join('') === 'abc'), 'each order holds every side once')
+  for (const side of ['a', 'b', 'c']) t.alike(orders.map((o) => o.indexOf(side)).sort(), [0, 0, 1, 1, 2, 2], `${side} first, second and last twice each`)
+  t.alike(permutations([1]), [[1]])
+})
+
 test('quick rpc and stream scenarios run end to end with tiny iteration counts', async (t) => {
   await emptyBenchCache(t)
   const report = await benchmark({
     scenarios: ['rpc', 'stream'],
     mode: 'quick',
-    settings: { rpcCalls: 20, rpcBatch: 10, streams: { tiny: 2, large: 1 }, maxTokens: { tiny: 8, large: 4 }, models: ['tiny'] }
+    settings: { rpcCalls: 20, streams: { tiny: 2, large: 1 }, maxTokens: { tiny: 8, large: 4 }, models: ['tiny'] }
   })
   t.alike(report.unavailable, [], 'nothing failed')
   const rpc = report.phases.filter((p) => p.scenario === 'rpc')

@@ -5,13 +5,14 @@ import { firstLine, profileArgs, spawnChild, stopChild, TSX_ENTRY } from '../chi
 import type { BenchContext } from '../context.ts'
 import type { ScenarioRecorder } from '../report.ts'
 import { ECHO_PROTOCOL } from '../protocols.ts'
+import { permutations } from '../interleave.ts'
 
 const PEER = path.join(import.meta.dirname, '..', 'rpc-peer.ts')
 const WARMUP = 100
 
 /**
  * Bare protomux-rpc echo vs qvacd `ping` with profiling off and on, all over one swarm connection
- * to one child process, in alternating batches of sequential round trips.
+ * to one child process, one round trip per side in turn.
  */
 export async function rpcScenario(ctx: BenchContext, rec: ScenarioRecorder): Promise<void> {
   const child = spawnChild(process.execPath, [...profileArgs(), ...TSX_ENTRY, PEER, ctx.bootstrap])
@@ -37,15 +38,18 @@ export async function rpcScenario(ctx: BenchContext, rec: ScenarioRecorder): Pro
       const times: Record<keyof typeof sides, number[]> = { 'protomux-rpc echo': [], 'qvacd ping': [], 'qvacd ping, profiling on': [] }
       for (const call of Object.values(sides)) for (let i = 0; i < WARMUP; i++) await call()
 
-      const { rpcCalls, rpcBatch } = ctx.settings
-      ctx.progress(`rpc: ${rpcCalls} round trips per side in batches of ${rpcBatch}`)
-      for (let done = 0; done < rpcCalls; done += rpcBatch) {
-        for (const [name, call] of Object.entries(sides) as Array<[keyof typeof sides, () => Promise<unknown>]>) {
-          for (let i = 0; i < rpcBatch; i++) {
-            const start = performance.now()
-            await call()
-            times[name].push(performance.now() - start)
-          }
+      const { rpcCalls } = ctx.settings
+      ctx.progress(`rpc: ${rpcCalls} round trips per side, one per side in turn`)
+      // One round trip per side in turn, the order cycling through every permutation: this VM has
+      // slow phases of 10–100 ms (every round trip 75–130 µs instead of 55–60), and batches of
+      // 250 (15 ms) left each side's p50 to the luck of which batches a phase hit.
+      const names = Object.keys(sides) as Array<keyof typeof sides>
+      const orders = permutations(names)
+      for (let round = 0; round < rpcCalls; round++) {
+        for (const name of orders[round % orders.length]) {
+          const start = performance.now()
+          await sides[name]()
+          times[name].push(performance.now() - start)
         }
       }
       const bare = rec.phase('', 'protomux-rpc echo', 'round trip', 'ms', times['protomux-rpc echo'])
