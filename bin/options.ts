@@ -27,6 +27,13 @@ export function nonNegativeInt(value: string): number {
   return n
 }
 
+/** A stream's frame interval in ms (see the daemon's OutboundStream): 0 to 1000. */
+export function frameMs(value: string): number {
+  const n = nonNegativeInt(value)
+  if (n > 1000) throw new InvalidArgumentError('expected at most 1000 ms')
+  return n
+}
+
 export function port(value: string): number {
   const n = Number(value)
   if (!/^\s*\d+\s*$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)')

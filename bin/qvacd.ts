@@ -4,7 +4,7 @@
 // `qvacd status` never load the daemon, node-llama-cpp or the bench.
 import { Command, Option } from 'commander'
 import { SOFTWARE_VERSION } from '../shared/version.ts'
-import { bootstrapOption, fraction, nonNegativeInt, port, positiveInt, storageOption } from './options.ts'
+import { bootstrapOption, fraction, frameMs, nonNegativeInt, port, positiveInt, storageOption } from './options.ts'
 import { fail } from './commands/fail.ts'
 import { nonNegativeNumber, parseByteSize, parseDuration, sha256Hex } from './format/parse-units.ts'
 import { configurable } from './config.ts'
@@ -31,6 +31,7 @@ configurable(program
   .option('--gpu', 'let the inference backend use a GPU if it finds one')
   .option('--max-tokens <n>', 'largest maxTokens a stream may ask for', positiveInt, 4096)
   .option('--max-queue-depth <n>', 'streams that may wait per model before QUEUE_FULL', positiveInt, 32)
+  .option('--frame-ms <ms>', "while a stream's tokens come faster, send them in frames this far apart, 0-1000 (default 16; 0: a frame per token)", frameMs)
   .option('--delegate-to <key>', 'forward loadModel (and so infer) to this provider daemon')
   .option('--delegate-topic <name>', 'forward loadModel (and so infer) to the first daemon found on this topic')
   .option('--fallback-to-local', 'with --delegate-to/--delegate-topic: load here when no provider is reachable')

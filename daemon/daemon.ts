@@ -64,6 +64,8 @@ export interface DaemonOptions {
   maxTokens?: number
   /** Streams that may wait per model before QUEUE_FULL, unless loadModel sets it (default 32). */
   maxQueueDepth?: number
+  /** How far apart a stream's frames leave while its tokens come faster, ms (default 16; 0: a frame per token). */
+  frameMs?: number
   /** A provider daemon that loadModel (and so infer) is forwarded to unless a call says otherwise. */
   delegateTo?: Buffer
   /** Or: forward to whichever daemon announces this topic name (found when first needed). */
@@ -276,7 +278,8 @@ export class Daemon extends ReadyResource {
         limits: { maxTokens: this.opts.maxTokens ?? 4096, maxWindow: 256, maxPromptBytes },
         peerLimits: this.peerLimits,
         log: this.log,
-        exposeErrors: this.opts.exposeErrors
+        exposeErrors: this.opts.exposeErrors,
+        frameMs: this.opts.frameMs
       }))
     )
     this.router.handle('cancel', cancelHandler())

@@ -68,6 +68,10 @@ test('bad arguments give one clear line in the one error format and exit 2', asy
   t.is(numeric.code, 2, 'a number that is not one fails at once instead of never timing out')
   t.is(numeric.stderr.trim(), "qvacd: option '--timeout <ms>' argument 'abc' is invalid. expected a positive integer (INVALID_ARGUMENT)")
 
+  const frames = await runQvacd(['start', '--topic', 'x', '--storage', await t.tmp(), '--frame-ms', '5000'])
+  t.is(frames.code, 2)
+  t.is(frames.stderr.trim(), "qvacd: option '--frame-ms <ms>' argument '5000' is invalid. expected at most 1000 ms (INVALID_ARGUMENT)")
+
   const missing = await runQvacd(['start'])
   t.is(missing.code, 2)
   t.ok(/^qvacd: required option '--topic <name>' not specified \(or QVACD_TOPIC, or "topic" in config\.json\) \(INVALID_ARGUMENT\)$/.test(missing.stderr.trim()), missing.stderr)

@@ -115,6 +115,17 @@ test('the first token leaves alone; later tokens share frames', async (t) => {
   t.is((await stream.trailer).frames, frames.length)
 })
 
+test("the daemon's frameMs: a stream faster than it leaves in full frames of 32 tokens after the first", async (t) => {
+  const testnet = await loopbackTestnet(t)
+  // Held until a frame is full (a minute is longer than any stream here takes), the last one by the stream's end.
+  const { client, modelId } = await servingDaemon(t, testnet, { daemon: { frameMs: 60_000 } })
+  const frames: number[] = []
+  const stream = client.infer({ modelId, prompt: 'Hello', maxTokens: 200, temperature: 0 })
+  for await (const chunk of stream) frames.push(chunk.tokens.length)
+  t.alike(frames, [1, 32, 32, 32, 32, 32, 32, 7], 'the first token alone, then full frames, then the rest at the end')
+  t.is((await stream.trailer).frames, 8)
+})
+
 test('8 concurrent streams on one connection and across 3 clients all complete correctly', async (t) => {
   const testnet = await loopbackTestnet(t)
   // Every prompt gets " the a an and of": output is fixed, so batching cannot change it.

@@ -15,6 +15,7 @@ export async function runStart(opts: {
   gpu?: boolean
   maxTokens: number
   maxQueueDepth: number
+  frameMs?: number
   delegateTo?: string
   delegateTopic?: string
   fallbackToLocal?: boolean
@@ -51,6 +52,7 @@ export async function runStart(opts: {
     gpu: opts.gpu ? 'auto' : false,
     maxTokens: opts.maxTokens,
     maxQueueDepth: opts.maxQueueDepth,
+    frameMs: opts.frameMs,
     delegateTo: opts.delegateTo ? parseKey(opts.delegateTo, 'provider key') : undefined,
     delegateTopic: opts.delegateTopic,
     fallbackToLocal: opts.fallbackToLocal,

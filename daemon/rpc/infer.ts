@@ -33,6 +33,8 @@ export function inferHandler(opts: {
   peerLimits: PeerLimits
   log: Logger
   exposeErrors?: boolean
+  /** How far apart a stream's frames leave while its tokens come faster (see OutboundStream). */
+  frameMs?: number
 }): Handler<'infer'> {
   const { models, delegation, limits, peerLimits, log, exposeErrors = false } = opts
   return async (request, ctx) => {
@@ -41,7 +43,8 @@ export function inferHandler(opts: {
       streamId: request.streamId,
       modelId: request.modelId,
       peer: ctx.caller.publicKey,
-      window: Math.min(request.window, limits.maxWindow)
+      window: Math.min(request.window, limits.maxWindow),
+      frameMs: opts.frameMs
     })
     const trailer = (fields: {
       stopReason: StopReason
