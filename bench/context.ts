@@ -41,7 +41,7 @@ export const SETTINGS: Record<'quick' | 'full', BenchSettings> = {
   },
   full: {
     rpcCalls: 5000,
-    streams: { tiny: 20, large: 8 },
+    streams: { tiny: 20, large: 16 },
     maxTokens: { tiny: 128, large: 64 },
     models: ['tiny', 'large'],
     threadModels: ['tiny', 'large'],
