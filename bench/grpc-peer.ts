@@ -1,16 +1,17 @@
 // Child process of the grpc scenario: the daemon's generation (same tokenization, prefix reuse,
 // greedy, text per token) served by @grpc/grpc-js server-streaming on 127.0.0.1, chunked by the
-// daemon's rule (OutboundStream): frames at least 2 ms apart, a token later than that leaves at once, at most
-// 32 tokens a frame; generation waits when the HTTP/2 stream pushes back.
+// daemon's rule (OutboundStream): the first token alone, then a token DEFAULT_FRAME_MS or more after the
+// last frame leaves at once with what waited, none waits longer, at most 32 tokens a frame; generation
+// waits when the HTTP/2 stream pushes back.
 import { once } from 'node:events'
 import * as grpc from '@grpc/grpc-js'
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp'
 import { completionPrompt } from '../daemon/inference/prompt.ts'
 import { TokenText } from '../daemon/inference/token-text.ts'
+import { DEFAULT_FRAME_MS } from '../daemon/stream/outbound-stream.ts'
 import type { StreamChunk } from '../shared/messages.ts'
 import { tokenStreamService, type GenerateRequest } from './protocols.ts'
 
-const COALESCE_MS = 2
 const MAX_FRAME_TOKENS = 32
 
 const [modelPath, threadsArg] = process.argv.slice(2)
@@ -44,9 +45,8 @@ async function generate(call: grpc.ServerWritableStream<GenerateRequest, StreamC
   for await (const token of sequence.evaluate(pending, { temperature: 0, topP: 0.95, topK: 40 })) {
     frame.text += text.push(token)
     frame.tokens.push(token)
-    const wait = lastFlushAt + COALESCE_MS - performance.now()
-    if (frame.seq === 0 || frame.tokens.length >= MAX_FRAME_TOKENS || (timer === null && wait <= 0)) flush()
-    else timer ??= setTimeout(flush, Math.max(1, wait))
+    if (frame.seq === 0 || frame.tokens.length >= MAX_FRAME_TOKENS || performance.now() - lastFlushAt >= DEFAULT_FRAME_MS) flush()
+    else timer ??= setTimeout(flush, DEFAULT_FRAME_MS)
     if (!writable) {
       await once(call, 'drain')
       writable = true
