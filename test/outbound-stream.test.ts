@@ -76,6 +76,17 @@ test('frames: frameMs 0 sends every token in a frame of its own', async (t) => {
   stream.close()
 })
 
+test("frames: a delegated stream's frames, framed by the provider already, leave as they came", async (t) => {
+  const { stream, frames, arrived } = await streamPair(t, 60_000)
+  stream.write('a', [1], signal, true)
+  stream.write('bc', [2, 3], signal, true)
+  stream.write('d', [4], signal, true)
+  t.is(stream.framesSent, 3, 'none held')
+  await arrived(3)
+  t.alike(frames.map((f) => f.tokens), [[1], [2, 3], [4]])
+  stream.close()
+})
+
 test('frames: end() sends what waits at once', async (t) => {
   const { stream, frames, arrived } = await streamPair(t, 60_000)
   stream.write('a', [1], signal)

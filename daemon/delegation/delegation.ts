@@ -174,7 +174,8 @@ export class Delegation {
     )
     try {
       for await (const chunk of upstream) {
-        const waiting = stream.write(chunk.text, chunk.tokens, signal)
+        // The provider framed these already: each leaves as it came, not held here again.
+        const waiting = stream.write(chunk.text, chunk.tokens, signal, true)
         if (waiting) await waiting
       }
       await stream.end(signal)

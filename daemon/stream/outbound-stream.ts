@@ -81,9 +81,10 @@ export class OutboundStream {
 
   /**
    * Adds generated tokens and their text. Returns a promise only when generation must wait for
-   * credit (no promise per token on the hot path).
+   * credit (no promise per token on the hot path). `relayed`: a frame another daemon already
+   * framed (a delegated stream), sent as it came rather than held a second time.
    */
-  write(text: string, tokens: number[], signal: AbortSignal): Promise<void> | undefined {
+  write(text: string, tokens: number[], signal: AbortSignal, relayed = false): Promise<void> | undefined {
     this.generatedTokens += tokens.length
     this.pendingText += text
     for (const token of tokens) this.pendingTokens.push(token)
@@ -95,7 +96,7 @@ export class OutboundStream {
     // with whatever waits: the decoder's own turn sends them, so steady generation needs no timer.
     // A token that comes sooner waits for the next one that does, or for the timer: none waits
     // longer than frameMs.
-    if (this.framesSent === 0 || performance.now() - this.lastFlushAt >= this.frameMs) {
+    if (relayed || this.framesSent === 0 || performance.now() - this.lastFlushAt >= this.frameMs) {
       if (this.timer !== null) clearTimeout(this.timer)
       this.timer = null
       this.flush()
