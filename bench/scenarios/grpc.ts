@@ -1,6 +1,7 @@
 import path from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { defaultThreads } from '../../daemon/inference/backend.ts'
+import { DEFAULT_FRAME_MS } from '../../daemon/stream/outbound-stream.ts'
 import type { StreamChunk } from '../../shared/messages.ts'
 import { firstLine, spawnChild, stopChild, TSX_ENTRY } from '../children.ts'
 import { PROMPT, type BenchContext } from '../context.ts'
@@ -24,7 +25,7 @@ export async function grpcScenario(ctx: BenchContext, rec: ScenarioRecorder): Pr
   const model = ctx.model(name)
   const maxTokens = ctx.settings.maxTokens[name]
   const iterations = ctx.settings.streams[name]
-  rec.note(`${name} model, ${maxTokens} tokens, threads ${threads} on both sides; chunks: first token alone, then 2 ms coalescing, ≤ 32 tokens`)
+  rec.note(`${name} model, ${maxTokens} tokens, threads ${threads} on both sides; chunks: first token alone, then frames ${DEFAULT_FRAME_MS} ms apart, ≤ 32 tokens`)
   ctx.progress(`grpc: ${iterations} × ${maxTokens} tokens per side`)
 
   const child = spawnChild(process.execPath, [...TSX_ENTRY, PEER, model.path, String(threads)])
