@@ -435,38 +435,11 @@ const nanoseconds: Encoding<number> = {
     c.uint.preencode(state, ms > 0 ? Math.round(ms * 1e6) : 0)
   },
   encode(state, ms) {
-    state.start = writeNanoseconds(state.buffer as Uint8Array, state.start, ms)
+    c.uint.encode(state, ms > 0 ? Math.round(ms * 1e6) : 0)
   },
   decode(state) {
     return c.uint.decode(state) / 1e6
   }
-}
-
-/** nanoseconds.encode at `at` (c.uint's bytes, written by hand); returns the offset after it. */
-function writeNanoseconds(buffer: Uint8Array, at: number, ms: number): number {
-  const n = ms > 0 ? Math.round(ms * 1e6) : 0
-  if (n <= 0xfc) {
-    buffer[at] = n
-    return at + 1
-  }
-  if (n <= 0xffff) {
-    buffer[at] = 0xfd
-    writeLittleEndian(buffer, at + 1, n, 2)
-    return at + 3
-  }
-  if (n <= 0xffffffff) {
-    buffer[at] = 0xfe
-    writeLittleEndian(buffer, at + 1, n, 4)
-    return at + 5
-  }
-  buffer[at] = 0xff
-  writeLittleEndian(buffer, at + 1, n % 0x100000000, 4)
-  writeLittleEndian(buffer, at + 5, Math.floor(n / 0x100000000), 4)
-  return at + 9
-}
-
-function writeLittleEndian(buffer: Uint8Array, at: number, n: number, bytes: number): void {
-  for (let i = 0; i < bytes; i++, n = Math.floor(n / 256)) buffer[at + i] = n & 0xff
 }
 
 const serverBreakdown: Encoding<ServerBreakdown> = {
